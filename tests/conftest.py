@@ -1,0 +1,36 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+_DATASET_DIRS = ("mnist", "fashion-mnist")
+
+
+def _candidate_data_homes():
+    env = os.environ.get("DANOGAN_DATA_HOME")
+    if env:
+        yield Path(env).expanduser()
+    yield Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data_home() -> Path:
+    """Folder holding ``mnist/`` and ``fashion-mnist/`` IDX files, else skip.
+
+    Looked up in ``$DANOGAN_DATA_HOME``, then in ``../shared/data`` relative
+    to the project root. Tests read it with ``download=False``: they never
+    download on their own.
+    """
+    for home in _candidate_data_homes():
+        if all((home / name).is_dir() for name in _DATASET_DIRS):
+            return home.resolve()
+    pytest.skip(
+        "MNIST/Fashion-MNIST IDX files not found: set DANOGAN_DATA_HOME to a folder "
+        "holding mnist/ and fashion-mnist/, or fill ~/danogan_sk_data with "
+        "danogan_sk.datasets.mnist.load_mnist('all') and load_fashion_mnist('all') "
+        "and point DANOGAN_DATA_HOME there"
+    )
