@@ -42,7 +42,7 @@ Classes = Union[Hashable, Iterable[Hashable]]
 _POOLS = {"both": "all", "train": "train", "test": "test"}
 
 # Guards floor(n * fraction) against products such as 0.29 * 100 = 28.999...
-_FLOOR_EPS = 1e-9
+_FLOOR_RTOL = 1e-12
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -176,7 +176,7 @@ def _check_classes(classes: Classes, y: np.ndarray, name: str) -> Tuple[Any, ...
 
 
 def _n_first(n: int, fraction: float) -> int:
-    return math.floor(n * fraction + _FLOOR_EPS)
+    return math.floor(n * fraction * (1 + _FLOOR_RTOL))
 
 
 def _partition(
