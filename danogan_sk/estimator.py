@@ -1,0 +1,556 @@
+"""``DAnoGANDetector``: D-AnoGAN behind scikit-learn's outlier-detector contract."""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
+from sklearn.utils import check_array, check_random_state, gen_batches
+from sklearn.utils._chunking import get_chunk_n_rows
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
+
+from . import __version__
+from .nn import DAnoGANNetworks, NetworkSpec, empty_networks
+from .scoring import anomaly_score, score_components
+from .training import TrainingConfig, TrainingResult, fit_networks
+
+__all__ = ["DAnoGANDetector", "THESIS_PARAMS"]
+
+#: The thesis's configuration for MNIST and Fashion-MNIST (appendix B,
+#: section 5.3): 15 generators, a 30-d latent space, batch 128, the entropy
+#: weight decaying by 0.999 per bandit step and 500 epochs (a GPU budget).
+THESIS_PARAMS: dict = {
+    "n_generators": 15,
+    "latent_dim": 30,
+    "n_epochs": 500,
+    "xzx_epochs": 500,
+    "batch_size": 128,
+    "n_critic": 5,
+    "lr_generator": 2e-4,
+    "lr_critic": 2e-4,
+    "lr_encoder": 1e-3,
+    "lr_classifier": 2e-4,
+    "lr_bandit": 1e-3,
+    "lr_xzx": 1e-3,
+    "gp_weight": 10.0,
+    "classifier_weight": 1.0,
+    "bandit": True,
+    "entropy_weight": 1000.0,
+    "entropy_decay": 0.999,
+    "base_channels": 32,
+    "max_channels": 256,
+    "alpha": 0.9,
+}
+
+# Bytes of working memory per input value while scoring: the activations of
+# the critic, encoder and generator passes, with headroom.
+_SCORING_BYTES_PER_VALUE = 4 * 128
+
+_TRAINING_PARAMS = tuple(TrainingConfig.__dataclass_fields__)
+
+
+def _positive_int(low: int = 1) -> list:
+    return [Interval(Integral, low, None, closed="left")]
+
+
+def _positive_real() -> list:
+    return [Interval(Real, 0, None, closed="neither")]
+
+
+class DAnoGANDetector(OutlierMixin, BaseEstimator):
+    """D-AnoGAN: anomaly detection for data made of disconnected manifolds.
+
+    Several generators share the data: a bandit learns how many are needed,
+    a classifier on the critic's features routes each sample to its
+    generator, and per-generator encoders map samples back to the latent
+    space. A query is scored by how badly its generator reconstructs it and
+    how far the classifier's cluster distribution moves between query and
+    reconstruction (thesis eq. 5.1)::
+
+        A(x) = (1 - alpha) * mean (x - x_hat)^2 + alpha * KL(C(x) || C(x_hat))
+
+    Fit on normal data only. ``score_samples`` returns ``-A(x)`` (higher is
+    more normal, scikit-learn's convention); PyOD's convention is in
+    :class:`danogan_sk.pyod.DAnoGAN`.
+
+    Parameters
+    ----------
+    n_generators : int, default=10
+        Number of generator/encoder pairs. Should exceed the number of
+        manifolds (classes) in the normal data; the bandit turns extra
+        generators off.
+    latent_dim : int, default=30
+        Size of each generator's latent space.
+    n_epochs : int, default=10
+        Epochs of phase 1 (critic, generators, encoders, classifier, bandit).
+    xzx_epochs : int, default=2
+        Epochs of phase 2 ("xzx"): only the encoders train, to reconstruct
+        real data. 0 skips the phase.
+    batch_size : int, default=64
+        Mini-batch size for training (capped at the number of samples; the
+        last incomplete batch of an epoch is dropped).
+    n_critic : int, default=5
+        Critic steps per update of the other networks.
+    lr_generator, lr_critic, lr_encoder, lr_classifier, lr_bandit, lr_xzx : float
+        Adam learning rates (defaults: the thesis's 2e-4, 2e-4, 1e-3, 2e-4,
+        1e-3 and 1e-3).
+    gp_weight : float, default=10.0
+        Weight of the critic's one-sided gradient penalty.
+    classifier_weight : float, default=1.0
+        Weight ``lambda`` of the cluster classification loss in the
+        generators' loss.
+    bandit : bool, default=True
+        Whether the bandit learns the cluster prior; ``False`` keeps it
+        uniform (the thesis's ablation).
+    entropy_weight : float, default=1000.0
+        Initial weight ``nu`` of the bandit's entropy regulariser.
+    entropy_decay : "auto" or float in (0, 1], default="auto"
+        Per-bandit-step decay ``beta`` of the entropy weight. ``"auto"`` sets
+        it from the planned length of training so that the weight reaches 1
+        half way through phase 1; the thesis uses 0.999, which keeps the
+        prior uniform for thousands of steps.
+    base_channels : int, default=32
+        Channels of the full-resolution convolutions, doubled per stage
+        (hidden width / 4 for feature vectors).
+    max_channels : int, default=256
+        Cap on the channels of any convolution.
+    alpha : float in [0, 1], default=0.9
+        Weight of the KL term in the anomaly score. Acts at scoring time:
+        ``set_params(alpha=...)`` on a fitted detector needs no refit.
+    contamination : float in (0, 0.5], default=0.1
+        Expected proportion of outliers, sets ``offset_``. Acts at scoring time.
+    image_shape : tuple of int or None, default=None
+        ``(H, W)`` or ``(C, H, W)`` of the images when ``X`` is given as 2-D
+        rows. ``None`` with 2-D ``X``: fully connected networks (tabular
+        data). Image arrays ``(n, H, W)`` and ``(n, C, H, W)`` carry their
+        own shape.
+    device : str, default="auto"
+        Torch device: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``,
+        ``"cuda"``, ``"cuda:1"``...
+    memory : str, joblib.Memory or None, default=None
+        Cache of trained networks, keyed by training data and every
+        parameter that changes training, so that a search over ``alpha`` or
+        ``contamination`` trains once per training set.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the weights, batches and sampling. No global random state is
+        used or changed.
+    verbose : int, default=0
+        0 silent, 1 a progress bar per phase, 2 one line per epoch.
+
+    Attributes
+    ----------
+    networks_ : DAnoGANNetworks
+        The trained torch networks (eval mode), on ``device_``.
+    network_spec_ : NetworkSpec
+        Their architecture.
+    history_ : dict of ndarray
+        Per-epoch record of training: losses, Wasserstein estimate, gradient
+        penalty, bandit probabilities per generator (n_epochs, n_generators),
+        reconstruction error of training samples, xzx loss.
+    image_shape_ : tuple of int or None
+        ``(C, H, W)`` the networks work on, or ``None`` for feature vectors.
+    data_min_, data_range_ : ndarray
+        The scaling learned in ``fit`` that maps the training data onto the
+        generators' [-1, 1] range (one value for images, one per feature
+        for feature vectors).
+    device_ : str
+        Device the networks live on.
+    offset_ : float
+        ``decision_function = score_samples - offset_``: the ``contamination``
+        percentile of the training scores at the current ``alpha``.
+    n_features_in_ : int
+        Number of values per sample.
+    feature_names_in_ : ndarray of str
+        Names of features seen in ``fit``, when ``X`` has string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from danogan_sk import DAnoGANDetector
+    >>> X = np.random.default_rng(0).normal(size=(200, 4))
+    >>> det = DAnoGANDetector(n_generators=2, n_epochs=2, xzx_epochs=1,
+    ...                       random_state=0).fit(X)
+    >>> det.predict(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints: dict = {
+        "n_generators": _positive_int(),
+        "latent_dim": _positive_int(),
+        "n_epochs": _positive_int(),
+        "xzx_epochs": _positive_int(0),
+        "batch_size": _positive_int(2),
+        "n_critic": _positive_int(),
+        "lr_generator": _positive_real(),
+        "lr_critic": _positive_real(),
+        "lr_encoder": _positive_real(),
+        "lr_classifier": _positive_real(),
+        "lr_bandit": _positive_real(),
+        "lr_xzx": _positive_real(),
+        "gp_weight": [Interval(Real, 0, None, closed="left")],
+        "classifier_weight": [Interval(Real, 0, None, closed="left")],
+        "bandit": ["boolean"],
+        "entropy_weight": [Interval(Real, 0, None, closed="left")],
+        "entropy_decay": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="right")],
+        "base_channels": _positive_int(),
+        "max_channels": _positive_int(),
+        "alpha": [Interval(Real, 0, 1, closed="both")],
+        "contamination": [Interval(Real, 0, 0.5, closed="right")],
+        "image_shape": [tuple, list, None],
+        "device": [str, torch.device],
+        "memory": [str, HasMethods("cache"), None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_generators: int = 10,
+        latent_dim: int = 30,
+        n_epochs: int = 10,
+        xzx_epochs: int = 2,
+        batch_size: int = 64,
+        n_critic: int = 5,
+        lr_generator: float = 2e-4,
+        lr_critic: float = 2e-4,
+        lr_encoder: float = 1e-3,
+        lr_classifier: float = 2e-4,
+        lr_bandit: float = 1e-3,
+        lr_xzx: float = 1e-3,
+        gp_weight: float = 10.0,
+        classifier_weight: float = 1.0,
+        bandit: bool = True,
+        entropy_weight: float = 1000.0,
+        entropy_decay: float | str = "auto",
+        base_channels: int = 32,
+        max_channels: int = 256,
+        alpha: float = 0.9,
+        contamination: float = 0.1,
+        image_shape: tuple[int, ...] | None = None,
+        device: str = "auto",
+        memory=None,
+        random_state=None,
+        verbose: int = 0,
+    ) -> None:
+        self.n_generators = n_generators
+        self.latent_dim = latent_dim
+        self.n_epochs = n_epochs
+        self.xzx_epochs = xzx_epochs
+        self.batch_size = batch_size
+        self.n_critic = n_critic
+        self.lr_generator = lr_generator
+        self.lr_critic = lr_critic
+        self.lr_encoder = lr_encoder
+        self.lr_classifier = lr_classifier
+        self.lr_bandit = lr_bandit
+        self.lr_xzx = lr_xzx
+        self.gp_weight = gp_weight
+        self.classifier_weight = classifier_weight
+        self.bandit = bandit
+        self.entropy_weight = entropy_weight
+        self.entropy_decay = entropy_decay
+        self.base_channels = base_channels
+        self.max_channels = max_channels
+        self.alpha = alpha
+        self.contamination = contamination
+        self.image_shape = image_shape
+        self.device = device
+        self.memory = memory
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None) -> "DAnoGANDetector":
+        """Train the networks on normal data.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) or (n_samples, C, H, W)
+            Normal training data. Two samples at least.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : DAnoGANDetector
+            The fitted detector.
+        """
+        self.image_shape_ = self._resolve_image_shape(X)
+        X = self._validate_rows(X, reset=True)
+        device = _resolve_device(self.device)
+        self.data_min_, self.data_range_ = _learn_scaling(X, per_feature=self.image_shape_ is None)
+        input_shape = self.image_shape_ or (X.shape[1],)
+        self.network_spec_ = NetworkSpec(
+            input_shape=tuple(int(s) for s in input_shape),
+            n_generators=self.n_generators,
+            latent_dim=self.latent_dim,
+            base_channels=self.base_channels,
+            max_channels=self.max_channels,
+        )
+        config = TrainingConfig(**{name: getattr(self, name) for name in _TRAINING_PARAMS})
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        train = check_memory(self.memory).cache(fit_networks, ignore=["verbose"])
+        result: TrainingResult = train(
+            self._to_network_input(X), self.network_spec_, config, seed, str(device), self.verbose
+        )
+        self.device_ = str(device)
+        self.networks_ = _load_networks(self.network_spec_, result.state_dict, device)
+        self.history_ = result.history
+        self._training_components = self._components(X)
+        return self
+
+    # -------------------------------------------------------------- scoring
+
+    def score_components(self, X) -> dict[str, np.ndarray]:
+        """Per-sample terms of the anomaly score.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) or (n_samples, C, H, W)
+            Query samples.
+
+        Returns
+        -------
+        components : dict of ndarray of shape (n_samples,)
+            ``mse``: squared reconstruction error (mean over values, on the
+            [-1, 1] scale); ``kl``: ``KL(C(x) || C(x_hat))`` of the cluster
+            distributions; ``feature_mse``: squared error between critic
+            features of query and reconstruction; ``cluster``: the generator
+            each query was routed to.
+        """
+        check_is_fitted(self)
+        return self._components(self._validate_rows(X, reset=False))
+
+    def score_samples(self, X) -> np.ndarray:
+        """Opposite of the anomaly score ``A(x)``: the higher, the more normal.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) or (n_samples, C, H, W)
+            Query samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            ``-A(x)`` at the current ``alpha``.
+        """
+        return -anomaly_score(self.score_components(X), self._checked_alpha())
+
+    def decision_function(self, X) -> np.ndarray:
+        """Shifted scores: negative for outliers, positive for inliers.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) or (n_samples, C, H, W)
+            Query samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            ``score_samples(X) - offset_``.
+        """
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X) -> np.ndarray:
+        """Label each sample: +1 inlier, -1 outlier.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) or (n_samples, C, H, W)
+            Query samples.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            -1 where ``decision_function(X) < 0``, else +1.
+        """
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    @property
+    def offset_(self) -> float:
+        """The ``contamination`` percentile of the training scores at the current ``alpha``."""
+        check_is_fitted(self, "_training_components")
+        scores = -anomaly_score(self._training_components, self._checked_alpha())
+        return float(np.percentile(scores, 100.0 * self.contamination))
+
+    # ------------------------------------------------------------- helpers
+
+    def _checked_alpha(self) -> float:
+        # alpha and contamination may be changed with set_params after fit,
+        # which does not validate them.
+        self._validate_params()
+        return float(self.alpha)
+
+    def _components(self, X: np.ndarray) -> dict[str, np.ndarray]:
+        """Score components of validated rows, in chunks of bounded memory."""
+        n_samples = X.shape[0]
+        chunk_rows = get_chunk_n_rows(
+            row_bytes=_SCORING_BYTES_PER_VALUE * X.shape[1], max_n_rows=n_samples
+        )
+        parts: list[dict[str, np.ndarray]] = []
+        device = torch.device(self.device_)
+        for rows in gen_batches(n_samples, chunk_rows):
+            batch = torch.from_numpy(self._to_network_input(X[rows])).to(device)
+            parts.append({k: v.cpu().numpy() for k, v in score_components(self.networks_, batch).items()})
+        out = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+        for name in ("mse", "kl", "feature_mse"):
+            out[name] = out[name].astype(np.float64)
+        return out
+
+    def _to_network_input(self, X: np.ndarray) -> np.ndarray:
+        """Rows in the data's units -> float32 network input on [-1, 1], shaped for the networks."""
+        scaled = (X - self.data_min_) / self.data_range_ * 2.0 - 1.0
+        shape = self.image_shape_ or (X.shape[1],)
+        return np.ascontiguousarray(scaled, dtype=np.float32).reshape(-1, *shape)
+
+    def _resolve_image_shape(self, X) -> tuple[int, int, int] | None:
+        """The ``(C, H, W)`` the networks will use, from ``image_shape`` and ``X``'s shape."""
+        requested = None
+        if self.image_shape is not None:
+            requested = _as_chw(self.image_shape, "image_shape")
+        ndim = getattr(X, "ndim", None)
+        if ndim is not None and ndim > 2:
+            _reject_channels_last(X)
+            from_data = _as_chw(X.shape[1:], "X.shape[1:]")
+            if requested is not None and requested != from_data:
+                raise ValueError(
+                    f"image_shape={tuple(self.image_shape)} does not match X of shape {X.shape}."
+                )
+            return from_data
+        if requested is not None:
+            n_features = _n_features(X)
+            if n_features is not None and n_features != int(np.prod(requested)):
+                raise ValueError(
+                    f"image_shape={tuple(self.image_shape)} needs {int(np.prod(requested))} "
+                    f"features per sample, but X has {n_features} features."
+                )
+        return requested
+
+    def _validate_rows(self, X, reset: bool) -> np.ndarray:
+        """Validate ``X`` and return it as float rows (n_samples, n_features)."""
+        ndim = getattr(X, "ndim", None)
+        if ndim is not None and ndim > 2:
+            X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X")
+            if not reset:
+                _reject_channels_last(X)
+                shape = _as_chw(X.shape[1:], "X.shape[1:]")
+                if shape != self.image_shape_:
+                    raise ValueError(
+                        f"X has images of shape {X.shape[1:]}, but {type(self).__name__} "
+                        f"was fitted on images of shape {self.image_shape_}."
+                    )
+            X = X.reshape(X.shape[0], -1)
+        return validate_data(
+            self,
+            X,
+            reset=reset,
+            dtype=[np.float64, np.float32],
+            ensure_min_samples=2 if reset else 1,
+        )
+
+    # ---------------------------------------------------------- persistence
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state = dict(state, _danogan_version=__version__)
+        if isinstance(state.get("networks_"), torch.nn.Module):
+            # CPU tensors only, so a model fitted on a GPU loads anywhere.
+            state["networks_"] = {
+                k: v.detach().cpu() for k, v in state["networks_"].state_dict().items()
+            }
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        state.pop("_danogan_version", None)
+        weights = state.get("networks_")
+        if isinstance(weights, dict):
+            device = _device_for_loading(state["device_"])
+            state["device_"] = str(device)
+            state["networks_"] = _load_networks(state["network_spec_"], weights, device)
+        super().__setstate__(state)
+
+
+def _load_networks(spec: NetworkSpec, state_dict: dict, device: torch.device) -> DAnoGANNetworks:
+    networks = empty_networks(spec)
+    networks.load_state_dict(state_dict)
+    return networks.to(device).eval()
+
+
+def _resolve_device(device) -> torch.device:
+    """``"auto"`` -> CUDA if available else CPU; anything else must exist here."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} was requested but CUDA is not available.")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} was requested but only {torch.cuda.device_count()} "
+                "CUDA devices are available."
+            )
+    return resolved
+
+
+def _device_for_loading(device: str) -> torch.device:
+    """The saved device if it exists here, else the CPU with a warning."""
+    try:
+        return _resolve_device(device)
+    except ValueError:
+        warnings.warn(
+            f"This detector was fitted on {device!r}, which is not available here; "
+            "it is loaded on the CPU.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return torch.device("cpu")
+
+
+def _learn_scaling(X: np.ndarray, per_feature: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum and range of the training data (one value for images, one per feature otherwise)."""
+    X64 = X.astype(np.float64, copy=False)
+    axis = 0 if per_feature else None
+    low = np.atleast_1d(X64.min(axis=axis))
+    span = np.atleast_1d(X64.max(axis=axis)) - low
+    # A constant feature maps to -1 instead of dividing by zero.
+    span[~(span > 0)] = 1.0
+    return low, span
+
+
+def _as_chw(shape, name: str) -> tuple[int, int, int]:
+    shape = tuple(shape)
+    if len(shape) not in (2, 3) or not all(isinstance(s, (int, np.integer)) and s > 0 for s in shape):
+        raise ValueError(
+            f"{name} must be (H, W) or (C, H, W) with positive integers, got {shape!r}."
+        )
+    if len(shape) == 2:
+        shape = (1,) + shape
+    return tuple(int(s) for s in shape)
+
+
+def _reject_channels_last(X) -> None:
+    if X.ndim == 4 and X.shape[-1] in (1, 3, 4) and X.shape[1] not in (1, 3, 4):
+        raise ValueError(
+            f"X of shape {X.shape} looks channels-last; images must be (n, C, H, W): "
+            "use np.moveaxis(X, -1, 1)."
+        )
+    if X.ndim > 4:
+        raise ValueError(f"X must be 2-D, 3-D or 4-D, got an array of shape {X.shape}.")
+
+
+def _n_features(X) -> int | None:
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) == 2:
+        return int(shape[1])
+    return None
+

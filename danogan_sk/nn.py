@@ -1,0 +1,434 @@
+"""The D-AnoGAN networks: pure torch modules, no training.
+
+Thesis chapter 4.1 and section 5.3 describe five parts:
+
+* ``G``: ``n`` generators, each ``z -> image``;
+* ``E``: ``n`` encoders, each ``image -> z``;
+* ``D``: a Wasserstein critic that also exposes an intermediate feature map ``D_i``;
+* ``C``: a cluster classifier on ``D_i``;
+* ``B``: the bandit, ``n`` learnable logits whose softmax is the cluster prior.
+
+Convolutional networks are sized from the image shape: the number of
+up/down-sampling stages follows from the height and width, so 28x28, 64x64 or
+256x256 images, with one or three channels, need no code change. Plain feature
+vectors (tabular data) get fully connected networks of the same roles.
+
+Samples are sent to their own generator or encoder by :func:`route`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+__all__ = [
+    "NetworkSpec",
+    "DAnoGANNetworks",
+    "Reconstruction",
+    "build_networks",
+    "route",
+    "n_stages",
+]
+
+#: Smallest side of the feature map the convolutional stacks start from or end at.
+_BASE_SIZE = 4
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Everything that fixes the architecture of a D-AnoGAN model.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(C, H, W)`` for images (convolutional networks) or ``(n_features,)``
+        for feature vectors (fully connected networks).
+    n_generators : int
+        Number of generator/encoder pairs (clusters).
+    latent_dim : int
+        Size of the latent vector ``z``.
+    base_channels : int
+        Channels of the widest-resolution convolution; doubled at every stage
+        towards the 4x4 end, capped at ``max_channels`` (thesis: 32). For
+        feature vectors, the hidden width is ``4 * base_channels``.
+    max_channels : int
+        Upper bound on the channels of any convolution.
+    """
+
+    input_shape: tuple[int, ...]
+    n_generators: int
+    latent_dim: int
+    base_channels: int = 32
+    max_channels: int = 256
+
+    @property
+    def is_image(self) -> bool:
+        """Whether the networks are convolutional."""
+        return len(self.input_shape) == 3
+
+
+def n_stages(height: int, width: int) -> int:
+    """Number of stride-2 stages between a 4x4 map and an image of this size.
+
+    At least two, so that the critic always has an intermediate feature map.
+
+    Examples
+    --------
+    >>> n_stages(28, 28), n_stages(32, 32), n_stages(64, 64), n_stages(256, 256)
+    (3, 3, 4, 6)
+    """
+    side = max(height, width)
+    return max(2, math.ceil(math.log2(side / _BASE_SIZE)))
+
+
+def _channels(spec: NetworkSpec, stages: int) -> list[int]:
+    """Hidden channels from the image side to the 4x4 side (thesis: 32, 64, 128)."""
+    return [min(spec.base_channels * 2**i, spec.max_channels) for i in range(stages)]
+
+
+def _conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+class ConvGenerator(nn.Module):
+    """``z -> image``: dense to 4x4, then (nearest x2 upsample, 5x5 conv, SELU) per stage.
+
+    The last stage crops the upsampled map to the image size before its
+    convolution (the thesis crops 32x32 to 28x28 the same way) and ends in tanh.
+    """
+
+    def __init__(self, spec: NetworkSpec) -> None:
+        super().__init__()
+        n_channels, height, width = spec.input_shape
+        stages = n_stages(height, width)
+        hidden = _channels(spec, stages)[::-1]  # 4x4 side first
+        self.start_channels = hidden[0]
+        self.image_size = (height, width)
+        self.dense = nn.Linear(spec.latent_dim, hidden[0] * _BASE_SIZE * _BASE_SIZE)
+        outs = hidden[1:] + [n_channels]
+        self.convs = nn.ModuleList(
+            nn.Conv2d(c_in, c_out, 5, stride=1, padding=2) for c_in, c_out in zip(hidden, outs)
+        )
+
+    def forward(self, z: Tensor) -> Tensor:
+        x = F.selu(self.dense(z)).view(-1, self.start_channels, _BASE_SIZE, _BASE_SIZE)
+        last = len(self.convs) - 1
+        for i, conv in enumerate(self.convs):
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+            if i == last:
+                x = _center_crop(x, self.image_size)
+                return torch.tanh(conv(x))
+            x = F.selu(conv(x))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _center_crop(x: Tensor, size: tuple[int, int]) -> Tensor:
+    height, width = size
+    top = (x.shape[-2] - height) // 2
+    left = (x.shape[-1] - width) // 2
+    return x[..., top : top + height, left : left + width]
+
+
+class ConvEncoder(nn.Module):
+    """``image -> z``: 4x4 stride-2 convolutions (the last one 3x3), SELU, dense, tanh."""
+
+    def __init__(self, spec: NetworkSpec) -> None:
+        super().__init__()
+        n_channels, height, width = spec.input_shape
+        stages = n_stages(height, width)
+        hidden = _channels(spec, stages)
+        layers: list[nn.Module] = []
+        c_in = n_channels
+        for i, c_out in enumerate(hidden):
+            kernel = 3 if i == stages - 1 else 4
+            layers += [nn.Conv2d(c_in, c_out, kernel, stride=2, padding=1), nn.SELU()]
+            height, width = (_conv_out(s, kernel, 2, 1) for s in (height, width))
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        self.dense = nn.Linear(c_in * height * width, spec.latent_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.tanh(self.dense(self.features(x).flatten(1)))
+
+
+class ConvCritic(nn.Module):
+    """WGAN critic: 5x5 stride-2 convolutions with LeakyReLU(0.2), then a linear output.
+
+    ``forward`` returns the critic value and the intermediate feature map
+    ``D_i`` (the activation before the last convolution), which the cluster
+    classifier reads.
+    """
+
+    def __init__(self, spec: NetworkSpec) -> None:
+        super().__init__()
+        n_channels, height, width = spec.input_shape
+        stages = n_stages(height, width)
+        hidden = _channels(spec, stages)
+        self.body = nn.ModuleList()
+        c_in = n_channels
+        for c_out in hidden:
+            self.body.append(nn.Conv2d(c_in, c_out, 5, stride=2, padding=2))
+            height, width = (_conv_out(s, 5, 2, 2) for s in (height, width))
+            c_in = c_out
+        self.feature_channels = hidden[-2]
+        self.out = nn.Linear(c_in * height * width, 1)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        *inner, last = self.body
+        for conv in inner:
+            x = F.leaky_relu(conv(x), 0.2)
+        features = x
+        x = F.leaky_relu(last(x), 0.2)
+        return self.out(x.flatten(1)).squeeze(1), features
+
+
+class ConvClassifier(nn.Module):
+    """Cluster classifier on ``D_i``: 5x5 stride-2 conv, BatchNorm, LeakyReLU, linear to n logits."""
+
+    def __init__(self, spec: NetworkSpec) -> None:
+        super().__init__()
+        _, height, width = spec.input_shape
+        stages = n_stages(height, width)
+        hidden = _channels(spec, stages)
+        for _ in range(stages):
+            height, width = (_conv_out(s, 5, 2, 2) for s in (height, width))
+        self.conv = nn.Conv2d(hidden[-2], hidden[-1], 5, stride=2, padding=2)
+        self.norm = nn.BatchNorm2d(hidden[-1])
+        self.out = nn.Linear(hidden[-1] * height * width, spec.n_generators)
+
+    def forward(self, features: Tensor) -> Tensor:
+        x = F.leaky_relu(self.norm(self.conv(features)), 0.2)
+        return self.out(x.flatten(1))
+
+
+def _mlp(sizes: Sequence[int], activation: nn.Module) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(n_in, n_out), activation]
+    return layers
+
+
+class DenseGenerator(nn.Module):
+    """``z -> feature vector`` for tabular data: two SELU hidden layers, tanh out."""
+
+    def __init__(self, spec: NetworkSpec) -> None:
+        super().__init__()
+        width = 4 * spec.base_channels
+        self.net = nn.Sequential(
+            *_mlp([spec.latent_dim, width, width], nn.SELU()),
+            nn.Linear(width, spec.input_shape[0]),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z)
+
+
+class DenseEncoder(nn.Module):
+    """``feature vector -> z`` for tabular data: two SELU hidden layers, tanh out."""
+
+    def __init__(self, spec: NetworkSpec) -> None:
+        super().__init__()
+        width = 4 * spec.base_channels
+        self.net = nn.Sequential(
+            *_mlp([spec.input_shape[0], width, width], nn.SELU()),
+            nn.Linear(width, spec.latent_dim),
+            nn.Tanh(),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+
+class DenseCritic(nn.Module):
+    """Critic for tabular data; ``D_i`` is its first hidden layer."""
+
+    def __init__(self, spec: NetworkSpec) -> None:
+        super().__init__()
+        width = 4 * spec.base_channels
+        self.feature_channels = width
+        self.first = nn.Linear(spec.input_shape[0], width)
+        self.second = nn.Linear(width, width)
+        self.out = nn.Linear(width, 1)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        features = F.leaky_relu(self.first(x), 0.2)
+        x = F.leaky_relu(self.second(features), 0.2)
+        return self.out(x).squeeze(1), features
+
+
+class DenseClassifier(nn.Module):
+    """Cluster classifier for tabular data: linear, BatchNorm, LeakyReLU, linear."""
+
+    def __init__(self, spec: NetworkSpec) -> None:
+        super().__init__()
+        width = 4 * spec.base_channels
+        self.hidden = nn.Linear(width, width)
+        self.norm = nn.BatchNorm1d(width)
+        self.out = nn.Linear(width, spec.n_generators)
+
+    def forward(self, features: Tensor) -> Tensor:
+        return self.out(F.leaky_relu(self.norm(self.hidden(features)), 0.2))
+
+
+def route(networks: Sequence[nn.Module], inputs: Tensor, index: Tensor) -> Tensor:
+    """Apply ``networks[index[i]]`` to ``inputs[i]`` for every row ``i``.
+
+    The rows are sorted by network, each network runs once on its contiguous
+    block, and the outputs are put back in the original order. Everything
+    stays on the tensors' device; the block sizes are read once per call.
+
+    Parameters
+    ----------
+    networks : sequence of nn.Module
+        One network per cluster; all map a batch to outputs of the same shape.
+    inputs : Tensor of shape (n, ...)
+        The rows to route.
+    index : LongTensor of shape (n,)
+        The network of each row, in ``[0, len(networks))``.
+
+    Returns
+    -------
+    Tensor of shape (n, ...)
+        The output of each row's network, differentiable with respect to
+        ``inputs`` and the networks' parameters.
+
+    Examples
+    --------
+    >>> nets = [nn.Identity(), nn.Flatten(0)]  # doctest: +SKIP
+    """
+    order = torch.argsort(index, stable=True)
+    counts = torch.bincount(index, minlength=len(networks)).tolist()
+    blocks = inputs.index_select(0, order).split(counts)
+    outputs = [net(block) for net, block, count in zip(networks, blocks, counts) if count]
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(order.numel(), device=order.device)
+    return torch.cat(outputs).index_select(0, inverse)
+
+
+@dataclass
+class Reconstruction:
+    """What the model computes for a query batch (thesis section 4.3)."""
+
+    #: critic features ``D_i(x)`` of the query.
+    features: Tensor
+    #: classifier logits ``C(D_i(x))``.
+    logits: Tensor
+    #: cluster of each query, ``argmax C(D_i(x))``.
+    cluster: Tensor
+    #: latent code ``E_k(x)``.
+    latent: Tensor
+    #: reconstruction ``G_k(E_k(x))``.
+    reconstruction: Tensor
+
+
+class DAnoGANNetworks(nn.Module):
+    """The five parts of D-AnoGAN in one module.
+
+    Build it with :func:`build_networks`, which also initialises the weights
+    from a local random generator.
+    """
+
+    def __init__(self, spec: NetworkSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        if spec.is_image:
+            generator, encoder, critic, classifier = (
+                ConvGenerator,
+                ConvEncoder,
+                ConvCritic,
+                ConvClassifier,
+            )
+        else:
+            generator, encoder, critic, classifier = (
+                DenseGenerator,
+                DenseEncoder,
+                DenseCritic,
+                DenseClassifier,
+            )
+        self.generators = nn.ModuleList(generator(spec) for _ in range(spec.n_generators))
+        self.encoders = nn.ModuleList(encoder(spec) for _ in range(spec.n_generators))
+        self.critic = critic(spec)
+        self.classifier = classifier(spec)
+        # The thesis starts every bandit logit at 1.0: a uniform prior.
+        self.bandit_logits = nn.Parameter(torch.ones(spec.n_generators))
+
+    def prior(self) -> Tensor:
+        """The bandit's cluster prior ``p = softmax(B)``."""
+        return torch.softmax(self.bandit_logits, dim=0)
+
+    def generate(self, z: Tensor, cluster: Tensor) -> Tensor:
+        """``G_k(z)`` for each row's cluster ``k``."""
+        return route(self.generators, z, cluster)
+
+    def encode(self, x: Tensor, cluster: Tensor) -> Tensor:
+        """``E_k(x)`` for each row's cluster ``k``."""
+        return route(self.encoders, x, cluster)
+
+    def reconstruct(self, x: Tensor) -> Reconstruction:
+        """Route each query to its cluster and reconstruct it: ``G_k(E_k(x))``."""
+        _, features = self.critic(x)
+        logits = self.classifier(features)
+        cluster = logits.argmax(dim=1)
+        latent = self.encode(x, cluster)
+        return Reconstruction(features, logits, cluster, latent, self.generate(latent, cluster))
+
+
+def _init_module(module: nn.Module, generator: torch.Generator) -> None:
+    """PyTorch's default initialisation, drawn from ``generator``."""
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
+        if module.bias is not None:
+            fan_in = module.weight[0].numel()
+            bound = 1 / math.sqrt(fan_in)
+            nn.init.uniform_(module.bias, -bound, bound, generator=generator)
+    elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+        module.reset_parameters()
+
+
+def build_networks(spec: NetworkSpec, seed: int, device: torch.device | str = "cpu") -> DAnoGANNetworks:
+    """Build and initialise the networks of ``spec`` without touching torch's global RNG.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+        The architecture.
+    seed : int
+        Seed of the local generator the weights are drawn from.
+    device : torch.device or str
+        Where the returned module lives.
+
+    Returns
+    -------
+    DAnoGANNetworks
+
+    Examples
+    --------
+    >>> nets = build_networks(NetworkSpec((1, 28, 28), n_generators=3, latent_dim=8), seed=0)
+    >>> nets.generate(torch.zeros(2, 8), torch.tensor([0, 2])).shape
+    torch.Size([2, 1, 28, 28])
+    """
+    # Modules built on the meta device allocate nothing and draw no random
+    # numbers; the weights are then drawn from a local generator on the CPU,
+    # so the same seed gives the same weights on every device.
+    with torch.device("meta"):
+        networks = DAnoGANNetworks(spec)
+    networks.to_empty(device="cpu")
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in networks.modules():
+            _init_module(module, generator)
+        networks.bandit_logits.fill_(1.0)
+    return networks.to(device)
+
+
+def empty_networks(spec: NetworkSpec) -> DAnoGANNetworks:
+    """Networks with uninitialised weights, to load a saved state into."""
+    with torch.device("meta"):
+        networks = DAnoGANNetworks(spec)
+    return networks.to_empty(device="cpu")
