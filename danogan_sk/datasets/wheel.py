@@ -725,7 +725,7 @@ def _to_uint8(images: np.ndarray) -> np.ndarray:
 def _require_pillow():
     try:
         from PIL import Image
-    except ImportError:  # pragma: no cover - depends on the environment
+    except ImportError:
         raise ImportError(
             "writing PNG wheel images needs Pillow: pip install pillow "
             "(or use fmt='npz', which needs only numpy)"
