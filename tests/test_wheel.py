@@ -90,8 +90,9 @@ def test_per_manifold_counts_and_unshuffled_order():
     assert y.tolist() == [0, 0, 0, 2, 2]
     assert set(params) == {"rim_diameter", "hub_diameter", "rotation"}
     spec = get_manifold("mixed_bolts")
-    assert np.all((params["rim_diameter"] >= spec.rim_range[0]) & (params["rim_diameter"] <= spec.rim_range[1]))
-    assert np.all((params["hub_diameter"] >= spec.hub_range[0]) & (params["hub_diameter"] <= spec.hub_range[1]))
+    rim, hub = params["rim_diameter"], params["hub_diameter"]
+    assert np.all((rim >= spec.rim_range[0]) & (rim <= spec.rim_range[1]))
+    assert np.all((hub >= spec.hub_range[0]) & (hub <= spec.hub_range[1]))
     assert np.all(params["rotation"] == 0)
 
 

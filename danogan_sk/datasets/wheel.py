@@ -51,6 +51,7 @@ __all__ = [
 MIN_IMAGE_SIZE = 32
 SPOKE_STYLES = ("closed", "forked")
 FORMATS = ("png", "npz")
+CSV_COLUMNS = ("filename", "label", "manifold", "rim_diameter", "hub_diameter", "rotation")
 
 # Gray levels of the parts, in painting order. The window (the opening
 # between spokes) is a little lighter than the background so that the wheel
@@ -173,7 +174,9 @@ class WheelSpec:
             )
         set_(
             "bolt_patterns",
-            tuple(_as_int(k, "WheelSpec.bolt_patterns entry", minimum=1) for k in self.bolt_patterns),
+            tuple(
+                _as_int(k, "WheelSpec.bolt_patterns entry", minimum=1) for k in self.bolt_patterns
+            ),
         )
         set_("rim_range", _as_range(self.rim_range, "WheelSpec.rim_range", upper=1.0))
         set_("hub_range", _as_range(self.hub_range, "WheelSpec.hub_range", upper=1.0))
@@ -186,7 +189,9 @@ class WheelSpec:
         _check_interval(self.rotation, "WheelSpec.rotation", 0.0, 360.0)
         _check_interval(self.noise, "WheelSpec.noise", 0.0, np.inf)
         _check_interval(self.spoke_width, "WheelSpec.spoke_width", 0.0, 1.0, open_low=True)
-        _check_interval(self.fork_gap, "WheelSpec.fork_gap", 0.0, 1.0, open_low=True, open_high=True)
+        _check_interval(
+            self.fork_gap, "WheelSpec.fork_gap", 0.0, 1.0, open_low=True, open_high=True
+        )
         _check_interval(self.fork_start, "WheelSpec.fork_start", 0.0, 1.0, open_high=True)
 
 
@@ -211,7 +216,9 @@ def _as_range(value, what: str, upper: float) -> Tuple[float, float]:
 def _check_interval(value, what, lo, hi, open_low=False, open_high=False) -> None:
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
     if ok:
-        ok = (value > lo if open_low else value >= lo) and (value < hi if open_high else value <= hi)
+        above = value > lo if open_low else value >= lo
+        below = value < hi if open_high else value <= hi
+        ok = above and below
     if not ok:
         lb, rb = "(" if open_low else "[", ")" if open_high else "]"
         raise ValueError(f"{what} must be a number in {lb}{lo}, {hi}{rb}, got {value!r}")
@@ -554,11 +561,11 @@ def render_wheels(
     >>> X.shape, X.dtype
     ((2, 64, 64), dtype('float32'))
     """
-    spec = resolve_manifolds(spec)[0] if not isinstance(spec, WheelSpec) else spec
+    spec = spec if isinstance(spec, WheelSpec) else get_manifold(spec)
     size = _check_image_size(image_size)
-    rim, hub, rot = np.broadcast_arrays(
-        *(np.atleast_1d(np.asarray(a, dtype=np.float64)) for a in (rim_diameter, hub_diameter, rotation))
-    )
+    arrays = (np.atleast_1d(np.asarray(a, dtype=np.float64))
+              for a in (rim_diameter, hub_diameter, rotation))
+    rim, hub, rot = np.broadcast_arrays(*arrays)
     if rim.ndim != 1:
         raise ValueError("rim_diameter, hub_diameter and rotation must be scalars or 1-D arrays")
     if not np.all(np.isfinite(rim) & np.isfinite(hub) & np.isfinite(rot)):
@@ -612,8 +619,9 @@ def _draw_geometry(specs, counts, rng) -> Tuple[dict, np.ndarray]:
     seeds = np.empty(len(specs), dtype=np.int64)
     for i, (spec, n) in enumerate(zip(specs, counts)):
         u = rng.uniform(size=(3, n))
-        parts["rim_diameter"].append(spec.rim_range[0] + (spec.rim_range[1] - spec.rim_range[0]) * u[0])
-        parts["hub_diameter"].append(spec.hub_range[0] + (spec.hub_range[1] - spec.hub_range[0]) * u[1])
+        (rim_lo, rim_hi), (hub_lo, hub_hi) = spec.rim_range, spec.hub_range
+        parts["rim_diameter"].append(rim_lo + (rim_hi - rim_lo) * u[0])
+        parts["hub_diameter"].append(hub_lo + (hub_hi - hub_lo) * u[1])
         parts["rotation"].append(spec.rotation * (2.0 * u[2] - 1.0))
         seeds[i] = rng.randint(2**31 - 1)
     return {k: np.concatenate(v) for k, v in parts.items()}, seeds
@@ -834,7 +842,7 @@ def _write_png(out: Path, chunks, y, specs, counts, params, image_module) -> Pat
     path = out / "labels.csv"
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["filename", "label", "manifold", "rim_diameter", "hub_diameter", "rotation"])
+        writer.writerow(CSV_COLUMNS)
         for i, name in enumerate(names):
             writer.writerow([
                 name,
