@@ -1,0 +1,67 @@
+"""The networks: shapes from the image size, routing, deterministic initialisation."""
+
+import pytest
+import torch
+from torch import nn
+
+from danogan_sk.nn import NetworkSpec, build_networks, n_stages, route
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(1, 28, 28), (1, 32, 32), (3, 32, 32), (1, 64, 64), (3, 20, 30), (1, 8, 8), (1, 256, 256)],
+)
+def test_networks_are_sized_from_the_image_shape(shape):
+    spec = NetworkSpec(shape, n_generators=3, latent_dim=5, base_channels=4, max_channels=16)
+    nets = build_networks(spec, seed=0)
+    x = torch.rand(4, *shape) * 2 - 1
+    rec = nets.reconstruct(x)
+    assert rec.reconstruction.shape == x.shape
+    assert rec.latent.shape == (4, 5)
+    assert rec.logits.shape == (4, 3)
+    assert rec.reconstruction.abs().max() <= 1  # tanh output
+    assert rec.latent.abs().max() <= 1
+    value, features = nets.critic(x)
+    assert value.shape == (4,)
+    # D_i is the map before the critic's last stride-2 stage
+    assert features.shape[-1] == -(-shape[-1] // 2 ** (n_stages(*shape[1:]) - 1))
+
+
+def test_feature_vectors_get_fully_connected_networks():
+    nets = build_networks(NetworkSpec((7,), n_generators=2, latent_dim=3), seed=0)
+    assert not any(isinstance(m, nn.Conv2d) for m in nets.modules())
+    rec = nets.reconstruct(torch.zeros(5, 7))
+    assert rec.reconstruction.shape == (5, 7)
+
+
+def test_n_stages_follows_the_image_side():
+    assert [n_stages(s, s) for s in (8, 16, 28, 32, 33, 64, 256)] == [2, 2, 3, 3, 4, 4, 6]
+    assert n_stages(20, 30) == 3
+
+
+def test_route_matches_a_row_by_row_loop_and_keeps_gradients():
+    gen = torch.Generator().manual_seed(0)
+    networks = [nn.Linear(3, 2) for _ in range(4)]
+    x = torch.randn(10, 3, generator=gen, requires_grad=True)
+    index = torch.tensor([3, 0, 3, 1, 1, 3, 0, 3, 1, 0])  # cluster 2 is empty
+    out = route(networks, x, index)
+    expected = torch.stack([networks[int(k)](row) for row, k in zip(x, index)])
+    torch.testing.assert_close(out, expected)
+    (grad_routed,) = torch.autograd.grad(out.square().sum(), x)
+    (grad_loop,) = torch.autograd.grad(expected.square().sum(), x)
+    torch.testing.assert_close(grad_routed, grad_loop)
+    assert networks[2].weight.grad is None
+
+
+def test_build_networks_is_deterministic_and_leaves_global_rng_alone():
+    spec = NetworkSpec((1, 28, 28), n_generators=2, latent_dim=4, base_channels=4)
+    state = torch.get_rng_state()
+    a, b = build_networks(spec, seed=1), build_networks(spec, seed=1)
+    c = build_networks(spec, seed=2)
+    assert torch.equal(torch.get_rng_state(), state)
+    pairs = list(zip(a.state_dict().values(), b.state_dict().values()))
+    assert all(torch.equal(p, q) for p, q in pairs)
+    assert not torch.equal(a.critic.out.weight, c.critic.out.weight)
+    # generators start different from each other, so they can specialise
+    assert not torch.equal(a.generators[0].dense.weight, a.generators[1].dense.weight)
+    torch.testing.assert_close(a.prior(), torch.full((2,), 0.5))
