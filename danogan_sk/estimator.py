@@ -327,6 +327,37 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         check_is_fitted(self)
         return self._components(self._validate_rows(X, reset=False))
 
+    def reconstruct(self, X) -> np.ndarray:
+        """Reconstruct each sample with its cluster's encoder and generator: ``G_k(E_k(x))``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) or (n_samples, C, H, W)
+            Query samples.
+
+        Returns
+        -------
+        X_hat : ndarray of the same shape as ``X``
+            The reconstructions, in the units of the training data.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from danogan_sk import DAnoGANDetector
+        >>> X = np.random.default_rng(0).random((64, 8, 8))
+        >>> det = DAnoGANDetector(n_generators=2, n_epochs=1, xzx_epochs=0,
+        ...                       base_channels=4, random_state=0).fit(X)
+        >>> det.reconstruct(X[:5]).shape
+        (5, 8, 8)
+        """
+        check_is_fitted(self)
+        shape = np.shape(X)
+        rows = self._validate_rows(X, reset=False)
+        parts = self._in_chunks(rows, lambda batch: self.networks_.reconstruct(batch).reconstruction)
+        scaled = np.concatenate([p.cpu().numpy().reshape(p.shape[0], -1) for p in parts])
+        X_hat = (scaled.astype(np.float64) + 1.0) / 2.0 * self.data_range_ + self.data_min_
+        return X_hat.reshape(shape)
+
     def score_samples(self, X) -> np.ndarray:
         """Opposite of the anomaly score ``A(x)``: the higher, the more normal.
 
@@ -388,20 +419,23 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         return float(self.alpha)
 
     def _components(self, X: np.ndarray) -> dict[str, np.ndarray]:
-        """Score components of validated rows, in chunks of bounded memory."""
+        """Score components of validated rows."""
+        parts = list(self._in_chunks(X, lambda batch: score_components(self.networks_, batch)))
+        out = {name: np.concatenate([p[name].cpu().numpy() for p in parts]) for name in parts[0]}
+        for name in ("mse", "kl", "feature_mse"):
+            out[name] = out[name].astype(np.float64)
+        return out
+
+    def _in_chunks(self, X: np.ndarray, compute):
+        """Yield ``compute(network input)`` over chunks of rows sized to ``working_memory``."""
         n_samples = X.shape[0]
         chunk_rows = get_chunk_n_rows(
             row_bytes=_SCORING_BYTES_PER_VALUE * X.shape[1], max_n_rows=n_samples
         )
-        parts: list[dict[str, np.ndarray]] = []
         device = torch.device(self.device_)
-        for rows in gen_batches(n_samples, chunk_rows):
-            batch = torch.from_numpy(self._to_network_input(X[rows])).to(device)
-            parts.append({k: v.cpu().numpy() for k, v in score_components(self.networks_, batch).items()})
-        out = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
-        for name in ("mse", "kl", "feature_mse"):
-            out[name] = out[name].astype(np.float64)
-        return out
+        with torch.no_grad():
+            for rows in gen_batches(n_samples, chunk_rows):
+                yield compute(torch.from_numpy(self._to_network_input(X[rows])).to(device))
 
     def _to_network_input(self, X: np.ndarray) -> np.ndarray:
         """Rows in the data's units -> float32 network input on [-1, 1], shaped for the networks."""

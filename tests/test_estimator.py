@@ -302,3 +302,15 @@ def test_fit_predict_flags_the_contamination_share(fitted):
     labels = DAnoGANDetector(**{**TINY, "contamination": 0.2}).fit_predict(X)
     assert set(np.unique(labels)) == {-1, 1}
     assert np.mean(labels == -1) == pytest.approx(0.2, abs=1.5 / len(X))
+
+
+def test_reconstruct_returns_data_in_the_inputs_shape_and_units():
+    X = images(32, (1, 12, 12)) * 200 + 10  # pixel values in [10, 210]
+    det = DAnoGANDetector(**TINY).fit(X[:, 0])
+    X_hat = det.reconstruct(X[:, 0])
+    assert X_hat.shape == (32, 12, 12)
+    low, high = X.min(), X.max()
+    assert X_hat.min() >= low - 1e-3 and X_hat.max() <= high + 1e-3  # tanh range mapped back
+    # the mse component is the same error, measured on the [-1, 1] scale
+    expected = (((X[:, 0] - X_hat) / (high - low) * 2) ** 2).reshape(32, -1).mean(1)
+    np.testing.assert_allclose(det.score_components(X[:, 0])["mse"], expected, rtol=1e-4)
