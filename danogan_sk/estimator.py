@@ -8,7 +8,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
-from sklearn.utils import check_array, check_random_state, gen_batches
+from sklearn.utils import _safe_indexing, check_array, check_random_state, gen_batches
 from sklearn.utils._chunking import get_chunk_n_rows
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
@@ -49,6 +49,15 @@ THESIS_PARAMS: dict = {
 # Bytes of working memory per input value while scoring: the activations of
 # the critic, encoder and generator passes, with headroom.
 _SCORING_BYTES_PER_VALUE = 4 * 128
+
+# Version of the pickled layout; bumped when a saved detector can no longer be read.
+_STATE_FORMAT = 1
+
+# Smallest image side the convolutional stacks handle.
+_MIN_IMAGE_SIDE = 4
+
+# Bound on network inputs, in units of half the training range.
+_INPUT_CLIP = 1e6
 
 _TRAINING_PARAMS = tuple(TrainingConfig.__dataclass_fields__)
 
@@ -302,7 +311,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         self.device_ = str(device)
         self.networks_ = _load_networks(self.network_spec_, result.state_dict, device)
         self.history_ = result.history
-        self._training_components = self._components(X)
+        self._training_components = self._components(X, validate=False)
         return self
 
     # -------------------------------------------------------------- scoring
@@ -325,7 +334,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
             each query was routed to.
         """
         check_is_fitted(self)
-        return self._components(self._validate_rows(X, reset=False))
+        return self._components(X, validate=True)
 
     def reconstruct(self, X) -> np.ndarray:
         """Reconstruct each sample with its cluster's encoder and generator: ``G_k(E_k(x))``.
@@ -352,8 +361,8 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         shape = np.shape(X)
-        rows = self._validate_rows(X, reset=False)
-        parts = self._in_chunks(rows, lambda batch: self.networks_.reconstruct(batch).reconstruction)
+        compute = lambda batch: self.networks_.reconstruct(batch).reconstruction  # noqa: E731
+        parts = self._in_chunks(X, True, compute)
         scaled = np.concatenate([p.cpu().numpy().reshape(p.shape[0], -1) for p in parts])
         X_hat = (scaled.astype(np.float64) + 1.0) / 2.0 * self.data_range_ + self.data_min_
         return X_hat.reshape(shape)
@@ -418,28 +427,43 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         self._validate_params()
         return float(self.alpha)
 
-    def _components(self, X: np.ndarray) -> dict[str, np.ndarray]:
-        """Score components of validated rows."""
-        parts = list(self._in_chunks(X, lambda batch: score_components(self.networks_, batch)))
+    def _components(self, X, validate: bool) -> dict[str, np.ndarray]:
+        """Score components of ``X``, validated chunk by chunk if ``validate``."""
+        compute = lambda batch: score_components(self.networks_, batch)  # noqa: E731
+        parts = list(self._in_chunks(X, validate, compute))
         out = {name: np.concatenate([p[name].cpu().numpy() for p in parts]) for name in parts[0]}
         for name in ("mse", "kl", "feature_mse"):
             out[name] = out[name].astype(np.float64)
         return out
 
-    def _in_chunks(self, X: np.ndarray, compute):
-        """Yield ``compute(network input)`` over chunks of rows sized to ``working_memory``."""
+    def _in_chunks(self, X, validate: bool, compute):
+        """Yield ``compute(network input)`` over chunks of rows sized to ``working_memory``.
+
+        Each chunk is validated and converted on its own, so scoring a
+        ``numpy.memmap`` never holds more than one chunk in memory.
+        """
+        if validate and (getattr(X, "ndim", 0) < 2 or 0 in X.shape):
+            # lists, 1-D and empty input: the whole-array check gives sklearn's errors
+            X, validate = self._validate_rows(X, reset=False), False
         n_samples = X.shape[0]
+        row_values = int(np.prod(X.shape[1:]))
         chunk_rows = get_chunk_n_rows(
-            row_bytes=_SCORING_BYTES_PER_VALUE * X.shape[1], max_n_rows=n_samples
+            row_bytes=_SCORING_BYTES_PER_VALUE * row_values, max_n_rows=n_samples
         )
         device = torch.device(self.device_)
         with torch.no_grad():
             for rows in gen_batches(n_samples, chunk_rows):
-                yield compute(torch.from_numpy(self._to_network_input(X[rows])).to(device))
+                chunk = _safe_indexing(X, rows)
+                if validate:
+                    chunk = self._validate_rows(chunk, reset=False)
+                yield compute(torch.from_numpy(self._to_network_input(chunk)).to(device))
 
     def _to_network_input(self, X: np.ndarray) -> np.ndarray:
         """Rows in the data's units -> float32 network input on [-1, 1], shaped for the networks."""
         scaled = (X - self.data_min_) / self.data_range_ * 2.0 - 1.0
+        # Values far outside the training range are anomalous either way;
+        # clipping keeps squares and activations finite in float32.
+        np.clip(scaled, -_INPUT_CLIP, _INPUT_CLIP, out=scaled)
         shape = self.image_shape_ or (X.shape[1],)
         return np.ascontiguousarray(scaled, dtype=np.float32).reshape(-1, *shape)
 
@@ -492,7 +516,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
-        state = dict(state, _danogan_version=__version__)
+        state = dict(state, _danogan_version=__version__, _danogan_state_format=_STATE_FORMAT)
         if isinstance(state.get("networks_"), torch.nn.Module):
             # CPU tensors only, so a model fitted on a GPU loads anywhere.
             state["networks_"] = {
@@ -502,7 +526,15 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
 
     def __setstate__(self, state: dict) -> None:
         state = dict(state)
-        state.pop("_danogan_version", None)
+        saved_version = state.pop("_danogan_version", "unknown")
+        saved_format = state.pop("_danogan_state_format", None)
+        if saved_format != _STATE_FORMAT:
+            raise ValueError(
+                f"This {type(self).__name__} was saved by danogan_sk {saved_version} "
+                f"(state format {saved_format}); danogan_sk {__version__} reads state "
+                f"format {_STATE_FORMAT}. Refit it, or load it with "
+                f"danogan_sk=={saved_version}."
+            )
         weights = state.get("networks_")
         if isinstance(weights, dict):
             device = _device_for_loading(state["device_"])
@@ -569,6 +601,12 @@ def _as_chw(shape, name: str) -> tuple[int, int, int]:
         )
     if len(shape) == 2:
         shape = (1,) + shape
+    if min(shape[1:]) < _MIN_IMAGE_SIDE:
+        raise ValueError(
+            f"{name}={shape[1:]}: images must be at least {_MIN_IMAGE_SIDE}x{_MIN_IMAGE_SIDE} "
+            "pixels. For smaller inputs pass 2-D rows without image_shape (fully connected "
+            "networks)."
+        )
     return tuple(int(s) for s in shape)
 
 
