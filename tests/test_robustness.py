@@ -1,12 +1,16 @@
 """Fault handling: fuzzed input, extreme values, memmaps, incompatible pickles."""
 
+import os
 import pickle
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from sklearn import config_context
+from sklearn.model_selection import GridSearchCV
 
 from danogan_sk import DAnoGANDetector
 
@@ -115,8 +119,6 @@ def test_scoring_a_memmap_reads_it_chunk_by_chunk(tmp_path, table_detector):
     mm[:] = X
     mm.flush()
     readonly = np.memmap(path, dtype=np.float32, mode="r", shape=X.shape)
-    from sklearn import config_context
-
     # a working memory so small that every chunk is one row
     with config_context(working_memory=1e-6):
         chunked = table_detector.score_samples(readonly)
@@ -132,3 +134,39 @@ def test_a_pickle_from_an_incompatible_version_names_both_versions(table_detecto
         restored.__setstate__(state)
     # and a current pickle loads
     pickle.loads(pickle.dumps(table_detector))
+
+
+class ThreadRecordingDetector(DAnoGANDetector):
+    """Records torch's intra-op thread count as seen inside fit."""
+
+    def fit(self, X, y=None):
+        self.threads_in_fit_ = torch.get_num_threads()
+        return super().fit(X, y)
+
+
+def test_fit_keeps_the_users_thread_setting():
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        det = ThreadRecordingDetector(**FAST).fit(np.random.default_rng(0).normal(size=(30, 4)))
+        assert det.threads_in_fit_ == 1
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(previous)
+
+
+def test_parallel_grid_search_does_not_oversubscribe_the_cores():
+    X = np.random.default_rng(0).normal(size=(60, 4))
+    cv = [(np.arange(30), np.arange(30, 60)), (np.arange(30, 60), np.arange(30))]
+
+    def threads_in_worker(estimator, X, y=None):
+        return float(torch.get_num_threads())
+
+    search = GridSearchCV(
+        DAnoGANDetector(**FAST), {"alpha": [0.1, 0.9]}, cv=cv, scoring=threads_in_worker,
+        n_jobs=2, refit=False,
+    ).fit(X)
+    # joblib caps each worker's OpenMP pool, which torch's intra-op pool is,
+    # so two workers share the cores instead of each taking all of them.
+    cap = max(1, os.cpu_count() // 2)
+    assert np.all(search.cv_results_["mean_test_score"] <= cap)
