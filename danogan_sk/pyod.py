@@ -1,0 +1,168 @@
+"""``DAnoGAN``: the D-AnoGAN model behind PyOD's detector contract.
+
+PyOD and scikit-learn disagree on the sign of ``decision_function`` and on
+the labels ``predict`` returns, so one class cannot serve both. This adapter
+fits a :class:`~danogan_sk.DAnoGANDetector` (``detector_``) and exposes its
+anomaly score ``A(x) = -score_samples(x)`` with PyOD's conventions: higher is
+more abnormal, labels in {0, 1}, ``decision_scores_``, ``threshold_``,
+``labels_``, ``predict_proba`` and ``predict_confidence``.
+
+PyOD is imported here only, so ``import danogan_sk`` works without it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pyod.models.base import BaseDetector
+from sklearn.utils.validation import check_is_fitted
+
+from .estimator import DAnoGANDetector
+
+__all__ = ["DAnoGAN"]
+
+
+class DAnoGAN(BaseDetector):
+    """D-AnoGAN with PyOD's conventions: higher ``decision_function`` = more abnormal.
+
+    Every parameter except ``contamination`` is passed on unchanged to the
+    :class:`~danogan_sk.DAnoGANDetector` it fits; see that class for their
+    meaning. ``contamination`` sets ``threshold_`` the PyOD way: the
+    ``1 - contamination`` percentile of the training scores. As in PyOD,
+    parameters take effect at ``fit``: ``threshold_`` and the scores always
+    use the same ``alpha`` (to score at another alpha without refitting, set
+    it on ``detector_``).
+
+    Parameters
+    ----------
+    contamination : float in (0, 0.5], default=0.1
+        Expected proportion of outliers in the training data.
+    n_generators, latent_dim, n_epochs, xzx_epochs, batch_size, n_critic,
+    lr_generator, lr_critic, lr_encoder, lr_classifier, lr_bandit, lr_xzx,
+    gp_weight, classifier_weight, bandit, entropy_weight, entropy_decay,
+    base_channels, max_channels, alpha, image_shape, device, memory,
+    random_state, verbose
+        As in :class:`~danogan_sk.DAnoGANDetector`.
+
+    Attributes
+    ----------
+    detector_ : DAnoGANDetector
+        The fitted model (scikit-learn conventions); share it with code that
+        expects them.
+    decision_scores_ : ndarray of shape (n_samples,)
+        Anomaly scores ``A(x)`` of the training data; higher is more abnormal.
+    threshold_ : float
+        Scores above it are labelled outliers.
+    labels_ : ndarray of shape (n_samples,)
+        0 inlier, 1 outlier, for the training data.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from danogan_sk.pyod import DAnoGAN
+    >>> X = np.random.default_rng(0).normal(size=(200, 4))
+    >>> clf = DAnoGAN(n_generators=2, n_epochs=1, xzx_epochs=0, random_state=0).fit(X)
+    >>> clf.decision_function(X[:3]).shape, set(clf.labels_) <= {0, 1}
+    ((3,), True)
+    """
+
+    def __init__(
+        self,
+        contamination: float = 0.1,
+        n_generators: int = 10,
+        latent_dim: int = 30,
+        n_epochs: int = 10,
+        xzx_epochs: int = 2,
+        batch_size: int = 64,
+        n_critic: int = 5,
+        lr_generator: float = 2e-4,
+        lr_critic: float = 2e-4,
+        lr_encoder: float = 1e-3,
+        lr_classifier: float = 2e-4,
+        lr_bandit: float = 1e-3,
+        lr_xzx: float = 1e-3,
+        gp_weight: float = 10.0,
+        classifier_weight: float = 1.0,
+        bandit: bool = True,
+        entropy_weight: float = 1000.0,
+        entropy_decay: float | str = "auto",
+        base_channels: int = 32,
+        max_channels: int = 256,
+        alpha: float = 0.9,
+        image_shape: tuple[int, ...] | None = None,
+        device: str = "auto",
+        memory=None,
+        random_state=None,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(contamination=contamination)
+        self.n_generators = n_generators
+        self.latent_dim = latent_dim
+        self.n_epochs = n_epochs
+        self.xzx_epochs = xzx_epochs
+        self.batch_size = batch_size
+        self.n_critic = n_critic
+        self.lr_generator = lr_generator
+        self.lr_critic = lr_critic
+        self.lr_encoder = lr_encoder
+        self.lr_classifier = lr_classifier
+        self.lr_bandit = lr_bandit
+        self.lr_xzx = lr_xzx
+        self.gp_weight = gp_weight
+        self.classifier_weight = classifier_weight
+        self.bandit = bandit
+        self.entropy_weight = entropy_weight
+        self.entropy_decay = entropy_decay
+        self.base_channels = base_channels
+        self.max_channels = max_channels
+        self.alpha = alpha
+        self.image_shape = image_shape
+        self.device = device
+        self.memory = memory
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _detector_params(self) -> dict:
+        """This adapter's parameters that ``DAnoGANDetector`` accepts."""
+        names = DAnoGANDetector._get_param_names()
+        params = self.get_params(deep=False)
+        # PyOD's contamination may be a PyThresh object; the detector's
+        # offset_ is unused here, so it keeps its own default then.
+        if not isinstance(self.contamination, (float, int)):
+            params.pop("contamination")
+        return {name: params[name] for name in names if name in params}
+
+    def fit(self, X, y=None) -> "DAnoGAN":
+        """Fit the model on (normal) data and score it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) or (n_samples, C, H, W)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : DAnoGAN
+            The fitted detector.
+        """
+        self._set_n_classes(y)
+        self.detector_ = DAnoGANDetector(**self._detector_params()).fit(X)
+        self.decision_scores_ = -self.detector_.score_samples(X)
+        self._process_decision_scores()
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        """Anomaly score ``A(x)`` at the current ``alpha``; higher is more abnormal.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) or (n_samples, C, H, W)
+            Query samples.
+
+        Returns
+        -------
+        anomaly_scores : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self, ["detector_"])
+        return -self.detector_.score_samples(X)
