@@ -137,6 +137,11 @@ def _run_main_job(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_bench(subparsers) -> None:
+    from .benchmark.cli import add_bench_parser
+
+    add_bench_parser(subparsers)
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``danogan`` argument parser with every subcommand."""
@@ -146,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     _add_run(subparsers)
     _add_wheels(subparsers)
+    _add_bench(subparsers)
     return parser
 
 

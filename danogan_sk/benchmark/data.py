@@ -1,0 +1,173 @@
+"""The benchmark's data: pools, the thesis protocol's tasks, and the budget.
+
+* MNIST and Fashion-MNIST (thesis section 5.1): leave one class out. One
+  :class:`Task` per held-out class; 80 % of the other classes train, the
+  rest plus all of the held-out class test.
+* Wheel: the eight normal manifolds split 80/20; one model per seed is
+  tested against each anomalous manifold (one :class:`Task` with two
+  evaluated classes, through :meth:`AnomalySplit.test_mask`).
+
+Images are handed to methods as float32 ``(n, C, H, W)`` in [0, 1].
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..datasets import (
+    ALL_MANIFOLDS,
+    ANOMALOUS_MANIFOLDS,
+    leave_one_class_out,
+    load_protocol_pool,
+    make_wheels,
+    normal_anomaly_split,
+)
+
+__all__ = ["Budget", "Pool", "Task", "DATASETS", "load_pool", "make_tasks", "as_images"]
+
+DATASETS = ("mnist", "fashion-mnist", "wheel")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What bounds the cost of one run; part of every run's key.
+
+    Parameters
+    ----------
+    epochs : int, default=5
+        Training epochs of every iterative method (an upper bound when
+        ``seconds`` is set).
+    seconds : float or None, default=None
+        Target training time of an iterative method. Its epochs are then
+        ``min(epochs, seconds / t)``, with ``t`` the time of one epoch
+        measured on a small subsample of the training data and scaled to
+        its full size (so the chosen epoch count depends on the machine; it
+        is recorded with each run).
+    max_train : int or None, default=None
+        Cap on the training rows (the first rows of the shuffled training
+        set); the test set is never cut.
+
+    Examples
+    --------
+    >>> Budget(epochs=2, max_train=1000).key
+    '{"epochs": 2, "max_train": 1000, "seconds": null}'
+    """
+
+    epochs: int = 5
+    seconds: float | None = None
+    max_train: int | None = None
+
+    @property
+    def key(self) -> str:
+        """A canonical string of the budget, for run keys."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+
+@dataclass
+class Pool:
+    """A labelled image pool and how the protocol splits it.
+
+    Attributes
+    ----------
+    dataset : str
+        Name in tables and run keys.
+    X : ndarray of shape (n, H, W) or (n, C, H, W)
+        Images (uint8 in [0, 255] or float in [0, 1]).
+    y : ndarray of shape (n,)
+        Class indices.
+    class_names : sequence of str
+        Name of each class index, for table columns.
+    anomaly_classes : sequence of int or None
+        ``None``: leave one class out, one task per class. Otherwise these
+        classes are anomalous, all others normal, and one model is tested
+        against each of them.
+    """
+
+    dataset: str
+    X: np.ndarray
+    y: np.ndarray
+    class_names: Sequence[str]
+    anomaly_classes: Sequence[int] | None = None
+
+
+@dataclass
+class Task:
+    """One fit of one method: training images and what its scores are tested on."""
+
+    dataset: str
+    classes: tuple[str, ...]
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    masks: dict[str, np.ndarray]
+
+    @property
+    def name(self) -> str:
+        return "+".join(self.classes)
+
+
+def as_images(X: np.ndarray) -> np.ndarray:
+    """Any image array -> float32 ``(n, C, H, W)`` in [0, 1]."""
+    X = np.asarray(X)
+    scale = 255.0 if X.dtype == np.uint8 else 1.0
+    images = X.astype(np.float32) / np.float32(scale)
+    return images[:, None] if images.ndim == 3 else images
+
+
+def load_pool(dataset: str, seed: int, data_home=None, wheel_size: int = 32,
+              wheel_per_manifold: int = 250) -> Pool:
+    """The image pool of a data set (Wheel images are generated from ``seed``)."""
+    if dataset == "wheel":
+        names = [spec.name for spec in ALL_MANIFOLDS]
+        X, y = make_wheels([wheel_per_manifold] * len(names), ALL_MANIFOLDS,
+                           image_size=wheel_size, random_state=seed)
+        anomalous = [names.index(spec.name) for spec in ANOMALOUS_MANIFOLDS]
+        return Pool(dataset, X, y, names, anomalous)
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
+    X, y = load_protocol_pool(dataset, pool="both", data_home=data_home, download=False)
+    return Pool(dataset, X, y, [str(c) for c in range(int(y.max()) + 1)])
+
+
+def make_tasks(pool: Pool, classes: Sequence[int] | None, seed: int,
+               max_train: int | None = None) -> Iterator[Task]:
+    """The protocol's tasks for ``seed``: one per held-out class, or one for Wheel.
+
+    Parameters
+    ----------
+    pool : Pool
+    classes : sequence of int or None
+        Classes to hold out (leave-one-class-out) or anomalous classes to
+        test against (Wheel); ``None`` for all.
+    seed : int
+        Seed of the split (the same for every method).
+    max_train : int or None
+        Cap on training rows.
+    """
+    if pool.anomaly_classes is None:
+        held_out = list(range(len(pool.class_names))) if classes is None else list(classes)
+        for c in held_out:
+            split = leave_one_class_out(pool.X, pool.y, c, random_state=seed)
+            yield _task(pool, split, [c], max_train)
+    else:
+        anomalous = list(pool.anomaly_classes)
+        tested = anomalous if classes is None else [c for c in anomalous if c in classes]
+        normal = [c for c in range(len(pool.class_names)) if c not in anomalous]
+        split = normal_anomaly_split(pool.X, pool.y, normal, anomalous, random_state=seed)
+        yield _task(pool, split, tested, max_train)
+
+
+def _task(pool: Pool, split, tested: list[int], max_train: int | None) -> Task:
+    train = split.X_train if max_train is None else split.X_train[:max_train]
+    return Task(
+        dataset=pool.dataset,
+        classes=tuple(pool.class_names[c] for c in tested),
+        X_train=as_images(train),
+        X_test=as_images(split.X_test),
+        y_test=split.y_test,
+        masks={pool.class_names[c]: split.test_mask(c) for c in tested},
+    )

@@ -1,0 +1,239 @@
+"""The methods a benchmark compares, behind one small interface.
+
+A :class:`Method` makes an unfitted model from a seed and an epoch budget.
+A model has ``fit(X)`` (normal images only) and ``anomaly_score(X)`` (higher
+is more anomalous). Images arrive as float32 arrays ``(n, C, H, W)`` with
+values in [0, 1]; flat methods reshape them themselves.
+
+A model may also offer ``score_variants(X) -> (rows, alpha_grid)``: several
+table rows from one fit (D-AnoGAN's fixed and validation alpha), and the
+scores over a grid of alpha for the AUC-against-alpha figure and the oracle
+column. :func:`score_variants` gives every model that form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+__all__ = [
+    "Method",
+    "Model",
+    "METHODS",
+    "PyODModel",
+    "RawPixelNN",
+    "score_variants",
+    "flatten",
+]
+
+
+class Model(Protocol):
+    """What a benchmark method builds: fit on normal data, score test data."""
+
+    def fit(self, X: np.ndarray) -> "Model": ...
+
+    def anomaly_score(self, X: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Method:
+    """A named recipe for a model.
+
+    Attributes
+    ----------
+    name : str
+        Registry key and table row (models with variants name their own rows).
+    make : callable (seed, epochs) -> Model
+        Builds an unfitted model. ``epochs`` bounds its training; methods that
+        do not iterate ignore it.
+    iterative : bool
+        Whether ``epochs`` (and so a time budget) matters.
+    description : str
+        One line for ``danogan bench --help`` and the docs.
+
+    Examples
+    --------
+    >>> from danogan_sk.benchmark.methods import METHODS
+    >>> model = METHODS["raw-pixel 1-NN"].make(0, 1)
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).random((20, 1, 4, 4), dtype=np.float32)
+    >>> model.fit(X[:10]).anomaly_score(X[10:]).shape
+    (10,)
+    """
+
+    name: str
+    make: Callable[[int, int], Model]
+    iterative: bool
+    description: str
+
+
+def flatten(X: np.ndarray) -> np.ndarray:
+    """Images ``(n, ...)`` -> rows ``(n, n_values)``."""
+    return np.asarray(X).reshape(len(X), -1)
+
+
+def score_variants(model: Model, name: str, X: np.ndarray) -> tuple[dict, dict]:
+    """``(rows, alpha_grid)`` of any model: one row named ``name`` unless it has variants."""
+    if hasattr(model, "score_variants"):
+        return model.score_variants(X)
+    return {name: np.asarray(model.anomaly_score(X), dtype=np.float64)}, {}
+
+
+class RawPixelNN:
+    """Distance to the nearest training image, on raw pixels.
+
+    No learning at all, and a strong floor on MNIST-like data: an anomalous
+    class is far from every normal training image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> model = RawPixelNN().fit(np.zeros((5, 1, 2, 2)))
+    >>> model.anomaly_score(np.ones((1, 1, 2, 2)))
+    array([2.])
+    """
+
+    def __init__(self, n_neighbors: int = 1) -> None:
+        self.n_neighbors = n_neighbors
+
+    def fit(self, X: np.ndarray) -> "RawPixelNN":
+        from sklearn.neighbors import NearestNeighbors
+
+        # Brute force: on 784 dimensions trees do not prune.
+        self.index_ = NearestNeighbors(n_neighbors=self.n_neighbors, algorithm="brute")
+        self.index_.fit(flatten(X))
+        return self
+
+    def anomaly_score(self, X: np.ndarray) -> np.ndarray:
+        distances, _ = self.index_.kneighbors(flatten(X))
+        return distances.mean(axis=1)
+
+
+class PyODModel:
+    """A PyOD detector on flattened, standardised pixels.
+
+    The scaler is PyOD's usual standardisation (``pyod.utils.standardizer``
+    is a ``StandardScaler``), fitted on the training data only.
+
+    Parameters
+    ----------
+    build : callable (n_features) -> pyod.models.base.BaseDetector
+        Makes the detector; it receives the number of features because some
+        detectors (DeepSVDD) need it in their constructor.
+    """
+
+    def __init__(self, build: Callable[[int], object]) -> None:
+        self.build = build
+
+    def fit(self, X: np.ndarray) -> "PyODModel":
+        from sklearn.preprocessing import StandardScaler
+
+        rows = flatten(X)
+        self.scaler_ = StandardScaler().fit(rows)
+        self.detector_ = self.build(rows.shape[1])
+        self.detector_.fit(self.scaler_.transform(rows))
+        return self
+
+    def anomaly_score(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.detector_.decision_function(self.scaler_.transform(flatten(X))))
+
+
+def _pyod(name: str, description: str, iterative: bool, build) -> Method:
+    """A :class:`Method` for a PyOD detector; ``build(seed, epochs, n_features)``."""
+
+    def make(seed: int, epochs: int) -> PyODModel:
+        return PyODModel(lambda n_features: build(seed, epochs, n_features))
+
+    return Method(name, make, iterative, description)
+
+
+def _knn(seed, epochs, n_features):
+    from pyod.models.knn import KNN
+
+    return KNN()
+
+
+def _iforest(seed, epochs, n_features):
+    from pyod.models.iforest import IForest
+
+    return IForest(random_state=seed)
+
+
+def _autoencoder(seed, epochs, n_features):
+    from pyod.models.auto_encoder import AutoEncoder
+
+    # preprocessing=False: the data are standardised already.
+    return AutoEncoder(epoch_num=epochs, preprocessing=False, random_state=seed, verbose=0)
+
+
+def _vae(seed, epochs, n_features):
+    from pyod.models.vae import VAE
+
+    return VAE(epoch_num=epochs, preprocessing=False, random_state=seed, verbose=0)
+
+
+def _deep_svdd(seed, epochs, n_features):
+    from pyod.models.deep_svdd import DeepSVDD
+
+    return DeepSVDD(n_features, epochs=epochs, preprocessing=False, random_state=seed, verbose=0)
+
+
+def _alad(seed, epochs, n_features):
+    from pyod.models.alad import ALAD
+
+    # ALAD takes no seed; its torch initialisation follows the global RNG.
+    return ALAD(epochs=epochs, preprocessing=False, verbose=0)
+
+
+def _dagan(seed: int, epochs: int):
+    from .dagan import DAnoGANModel
+
+    return DAnoGANModel(seed, epochs)
+
+
+def _fanogan(seed: int, epochs: int):
+    from .baselines import FAnoGAN
+
+    return FAnoGAN(seed=seed, epochs=epochs)
+
+
+def _ganomaly(seed: int, epochs: int):
+    from .baselines import GANomaly
+
+    return GANomaly(seed=seed, epochs=epochs)
+
+
+def _conv_vae(seed: int, epochs: int):
+    from .conv_vae import ConvVAEModel
+
+    return ConvVAEModel(seed=seed, epochs=epochs)
+
+
+def _registry(methods: list[Method]) -> dict[str, Method]:
+    return {method.name: method for method in methods}
+
+
+#: Every method ``danogan bench`` knows, by name.
+METHODS: dict[str, Method] = _registry(
+    [
+        Method("D-AnoGAN", _dagan, True, "this package's model; fixed, validation and oracle alpha"),
+        Method("raw-pixel 1-NN", lambda seed, epochs: RawPixelNN(), False,
+               "distance to the nearest training image (no learning)"),
+        _pyod("KNN", "PyOD KNN (k=5, largest distance), standardised pixels", False, _knn),
+        _pyod("IForest", "PyOD IForest (100 trees), standardised pixels", False, _iforest),
+        _pyod("AutoEncoder", "PyOD AutoEncoder (dense 64-32), standardised pixels", True,
+              _autoencoder),
+        _pyod("VAE", "PyOD VAE (dense 128-64-32, 2-d latent), standardised pixels", True, _vae),
+        _pyod("DeepSVDD", "PyOD DeepSVDD, standardised pixels", True, _deep_svdd),
+        _pyod("ALAD", "PyOD ALAD (the BiGAN family), standardised pixels", True, _alad),
+        Method("f-AnoGAN", _fanogan, True,
+               "WGAN-GP + izi_f encoder from this package's blocks; image + feature MSE"),
+        Method("GANomaly", _ganomaly, True,
+               "encoder-decoder-encoder from this package's blocks; latent distance"),
+        Method("conv VAE", _conv_vae, True,
+               "convolutional VAE trained with skorch; negative ELBO at the posterior mean"),
+    ]
+)

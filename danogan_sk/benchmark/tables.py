@@ -1,0 +1,129 @@
+"""Results tables in the thesis's layout, and the flat CSV of every run.
+
+One row per method (D-AnoGAN has one per way of choosing alpha), one column
+per held-out class, then the mean over classes and the mean fit time. A
+cell is the mean AUC over seeds, ``mean +- std`` when there are several.
+The best honest value of each column is in bold. The "oracle" row is
+D-AnoGAN at the alpha with the best mean test AUC over the classes of a
+seed (as the thesis chose alpha per data set); it uses test labels, so it
+is in italics and never in bold.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["runs_frame", "oracle_frame", "auc_table", "write_results", "ORACLE_ROW"]
+
+ORACLE_ROW = "D-AnoGAN oracle alpha (chosen on test labels)"
+
+_CSV_COLUMNS = [
+    "dataset", "anomaly_class", "method", "row", "seed", "auc", "average_precision",
+    "fit_seconds", "score_seconds", "calibration_seconds", "epochs", "n_train", "n_test",
+    "n_test_anomalies", "budget_key", "params",
+]
+
+
+def runs_frame(records: list[dict]) -> pd.DataFrame:
+    """The records as a data frame, one line per (run, table row, tested class)."""
+    return pd.DataFrame.from_records(records)
+
+
+def oracle_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The oracle row: per (dataset, seed, budget), the grid alpha with the best mean test AUC."""
+    grid = frame[frame["alpha_auc"].map(bool)].drop_duplicates(
+        ["dataset", "anomaly_class", "method", "seed", "budget_key"]
+    )
+    out = []
+    for _, runs in grid.groupby(["dataset", "seed", "budget_key"]):
+        curves = pd.DataFrame(list(runs["alpha_auc"]), index=runs.index)
+        best_alpha = curves.mean().idxmax()
+        rows = runs.assign(row=ORACLE_ROW, auc=curves[best_alpha], average_precision=np.nan)
+        rows["params"] = [{"oracle_alpha": float(best_alpha)}] * len(rows)
+        out.append(rows)
+    return pd.concat(out) if out else frame.iloc[:0]
+
+
+def _cell(values: np.ndarray) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
+
+
+def auc_table(frame: pd.DataFrame, dataset: str, class_order: list[str] | None = None) -> str:
+    """Markdown AUC table of one data set.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        :func:`runs_frame` of the records (any data sets, budgets).
+    dataset : str
+    class_order : list of str, optional
+        Column order; default sorted as numbers where possible.
+
+    Returns
+    -------
+    str
+        The table; the mean column is the mean over classes within a seed,
+        then mean (+- std) over seeds, over the classes present.
+    """
+    data = frame[frame["dataset"] == dataset]
+    data = pd.concat([data, oracle_frame(data)])
+    classes = class_order or sorted(data["anomaly_class"].unique(), key=_class_sort_key)
+    rows = list(dict.fromkeys(data["row"]))
+    rows = [r for r in rows if r != ORACLE_ROW] + ([ORACLE_ROW] if ORACLE_ROW in rows else [])
+    means: dict[str, dict[str, float]] = {}
+    cells: dict[str, dict[str, str]] = {}
+    for row in rows:
+        part = data[data["row"] == row]
+        by_class = part.pivot_table(index="seed", columns="anomaly_class", values="auc")
+        cells[row] = {c: _cell(by_class[c].dropna().to_numpy()) for c in classes if c in by_class}
+        means[row] = {c: float(by_class[c].mean()) for c in classes if c in by_class}
+        per_seed = by_class.reindex(columns=[c for c in classes if c in by_class]).mean(axis=1)
+        cells[row]["mean"] = _cell(per_seed.to_numpy())
+        means[row]["mean"] = float(per_seed.mean())
+        fit = part.drop_duplicates(["anomaly_class", "seed"])["fit_seconds"]
+        cells[row]["fit s"] = f"{fit.mean():.0f}"
+    columns = classes + ["mean"]
+    best = {
+        c: max((means[r][c] for r in rows if r != ORACLE_ROW and c in means[r]), default=None)
+        for c in columns
+    }
+    lines = [
+        f"| {dataset} | " + " | ".join(columns) + " | fit s |",
+        "|---" * (len(columns) + 2) + "|",
+    ]
+    for row in rows:
+        out = []
+        for c in columns:
+            text = cells[row].get(c, "")
+            if row == ORACLE_ROW and text:
+                text = f"*{text}*"
+            elif text and best[c] is not None and np.isclose(means[row][c], best[c]):
+                text = f"**{text}**"
+            out.append(text)
+        label = f"*{row}*" if row == ORACLE_ROW else row
+        lines.append(f"| {label} | " + " | ".join(out) + f" | {cells[row]['fit s']} |")
+    return "\n".join(lines)
+
+
+def _class_sort_key(name: str):
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
+
+
+def write_results(records: list[dict], out: str | Path) -> list[Path]:
+    """``results.csv``, ``results.json`` and one ``table_<dataset>.md`` per data set in ``out``."""
+    out = Path(out)
+    frame = runs_frame(records)
+    written = [out / "results.csv", out / "results.json"]
+    flat = frame.reindex(columns=_CSV_COLUMNS)
+    flat.to_csv(written[0], index=False)
+    frame.to_json(written[1], orient="records", indent=1)
+    for dataset in frame["dataset"].unique():
+        path = out / f"table_{dataset}.md"
+        path.write_text(auc_table(frame, dataset) + "\n")
+        written.append(path)
+    return written

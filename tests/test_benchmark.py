@@ -1,0 +1,176 @@
+"""The benchmark harness end to end on tiny synthetic pools, plus one real-data check."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from danogan_sk.benchmark import METHODS, Budget, Method, Pool, load_pool, make_tasks, run_benchmark
+from danogan_sk.benchmark import harness
+from danogan_sk.benchmark.dagan import validation_alpha
+from danogan_sk.benchmark.tables import ORACLE_ROW, write_results
+
+
+def _toy_pool(n_per_class: int = 40, side: int = 8) -> Pool:
+    """Three classes of small images; class c has mean brightness 0.2 + 0.3 c."""
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), n_per_class)
+    X = np.clip(0.2 + 0.3 * y[:, None, None] + 0.05 * rng.normal(size=(len(y), side, side)), 0, 1)
+    return Pool("toy", X.astype(np.float32), y, ["a", "b", "c"])
+
+
+class _Brightness:
+    """Scores by mean brightness, times ``sign``: perfect or inverted on class "c"."""
+
+    def __init__(self, sign: float) -> None:
+        self.sign = sign
+
+    def fit(self, X):
+        return self
+
+    def anomaly_score(self, X):
+        return self.sign * X.reshape(len(X), -1).mean(axis=1)
+
+
+@pytest.fixture
+def scorers(monkeypatch):
+    fake = {
+        "perfect": Method("perfect", lambda seed, epochs: _Brightness(1.0), False, ""),
+        "inverted": Method("inverted", lambda seed, epochs: _Brightness(-1.0), False, ""),
+    }
+    monkeypatch.setattr(harness, "METHODS", {**METHODS, **fake})
+    return fake
+
+
+def _run(out, methods, classes=(0, 2), **kwargs):
+    lines = []
+    records = run_benchmark("toy", methods, [0], out, Budget(epochs=1), list(classes),
+                            pool_loader=lambda seed: _toy_pool(), progress=lines.append, **kwargs)
+    return records, lines
+
+
+def test_known_perfect_and_inverted_scorers(tmp_path, scorers):
+    records, _ = _run(tmp_path, ["perfect", "inverted"], classes=[2])
+    auc = {r["method"]: r["auc"] for r in records}
+    assert auc == {"perfect": 1.0, "inverted": 0.0}
+    # The AUC is sklearn's on the saved test labels and scores.
+    for record in records:
+        saved = np.load(tmp_path / record["scores_file"])
+        mask = saved["mask:c"]
+        expected = roc_auc_score(saved["y_test"][mask], saved[f"row:{record['row']}"][mask])
+        assert record["auc"] == expected
+        assert saved["y_test"].sum() == record["n_test_anomalies"] == 40
+
+
+def test_harness_writes_files_a_table_and_resumes(tmp_path):
+    methods = ["raw-pixel 1-NN", "IForest"]
+    records, lines = _run(tmp_path, methods)
+    assert len(records) == 4 and all(0.0 <= r["auc"] <= 1.0 for r in records)
+    assert {(r["anomaly_class"], r["method"]) for r in records} == {
+        (c, m) for c in ("a", "c") for m in methods
+    }
+    written = write_results(records, tmp_path)
+    assert {p.name for p in written} == {"results.csv", "results.json", "table_toy.md"}
+    table = (tmp_path / "table_toy.md").read_text().strip().splitlines()
+    assert table[0] == "| toy | a | c | mean | fit s |"
+    assert all(line.count("|") == table[0].count("|") for line in table)
+    assert [line.split("|")[1].strip() for line in table[2:]] == methods
+    assert "**" in table[2]  # the 1-NN floor wins at least one column here
+
+    before = (tmp_path / "runs.jsonl").read_text()
+    again, lines = _run(tmp_path, methods)
+    assert (tmp_path / "runs.jsonl").read_text() == before
+    assert all(line.endswith("skipped") for line in lines) and len(lines) == 4
+    assert again == records
+
+
+def test_a_new_budget_is_a_new_run(tmp_path):
+    _run(tmp_path, ["raw-pixel 1-NN"], classes=[0])
+    lines = []
+    run_benchmark("toy", ["raw-pixel 1-NN"], [0], tmp_path, Budget(epochs=2), [0],
+                  pool_loader=lambda seed: _toy_pool(), progress=lines.append)
+    assert not lines[0].endswith("skipped")
+    assert len(harness.read_runs(tmp_path)) == 2
+
+
+def test_time_budget_sets_epochs_from_a_timed_epoch():
+    method = Method("slow", lambda seed, epochs: _Brightness(1.0), True, "")
+    X = np.zeros((4096, 1, 2, 2), dtype=np.float32)
+    assert harness._epochs_for(method, 0, X, Budget(epochs=7))[0] == 7
+    assert harness._epochs_for(method, 0, X, Budget(epochs=7, seconds=1e-12))[0] == 1
+    assert harness._epochs_for(method, 0, X, Budget(epochs=7, seconds=1e6))[0] == 7
+
+
+def test_validation_alpha_balances_the_spreads():
+    comps = {"mse": np.linspace(0, 4, 9), "kl": np.linspace(0, 1, 9)}
+    assert validation_alpha(comps) == pytest.approx(0.8)
+    assert validation_alpha({"mse": np.ones(5), "kl": np.zeros(5)}) == 0.5
+
+
+def test_dagan_rows_oracle_and_figures(tmp_path):
+    pytest.importorskip("matplotlib")
+    from danogan_sk.benchmark.plots import make_figures
+
+    pool = _toy_pool(n_per_class=30, side=16)
+    state = torch.random.get_rng_state()
+    records = run_benchmark("toy", ["D-AnoGAN"], [0], tmp_path, Budget(epochs=1), [2],
+                            pool_loader=lambda seed: pool, progress=lambda line: None)
+    assert torch.equal(state, torch.random.get_rng_state())
+    assert {r["row"] for r in records} == {"D-AnoGAN (alpha=0.9)", "D-AnoGAN (alpha from validation)"}
+    assert all(len(r["alpha_auc"]) == 11 and 0 < r["params"]["validation_alpha"] < 1 for r in records)
+    write_results(records, tmp_path)
+    table = (tmp_path / "table_toy.md").read_text()
+    assert f"*{ORACLE_ROW}*" in table
+    oracle = max(records[0]["alpha_auc"].values())
+    assert f"*{oracle:.3f}*" in table
+    names = {p.name.split("_")[0] for p in make_figures(tmp_path)}
+    assert names == {"roc", "alpha", "bandit", "reconstructions", "latent"}
+
+
+@pytest.mark.parametrize("name", ["f-AnoGAN", "GANomaly", "conv VAE"])
+def test_conv_baselines_are_seeded_locally(name):
+    if name == "conv VAE":
+        pytest.importorskip("skorch")
+    X = _toy_pool(n_per_class=24, side=8).X[:, None]
+    state = torch.random.get_rng_state()
+    first = METHODS[name].make(3, 1).fit(X).anomaly_score(X[:5])
+    second = METHODS[name].make(3, 1).fit(X).anomaly_score(X[:5])
+    assert torch.equal(state, torch.random.get_rng_state())
+    assert first.shape == (5,) and np.isfinite(first).all()
+    assert np.array_equal(first, second)
+
+
+def test_wheel_is_one_fit_tested_against_each_anomaly():
+    pool = load_pool("wheel", seed=0, wheel_per_manifold=10)
+    (task,) = make_tasks(pool, None, seed=0)
+    assert task.classes == ("low_contrast_fork", "mixed_bolts")
+    assert task.X_train.shape[1:] == (1, 32, 32) and task.X_train.dtype == np.float32
+    for mask in task.masks.values():
+        assert task.y_test[mask].sum() == 10
+
+
+def test_cli_bench_on_wheel(tmp_path, capsys):
+    from danogan_sk.cli import main
+
+    args = ["bench", "--dataset", "wheel", "--methods", "raw-pixel 1-NN", "--seeds", "0",
+            "--wheel-per-manifold", "12", "--out", str(tmp_path), "--no-figures"]
+    assert main(args) == 0
+    assert "| wheel | low_contrast_fork | mixed_bolts | mean | fit s |" in capsys.readouterr().out
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 2
+    assert main(args) == 0  # resumed: nothing recomputed
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 2
+
+
+def test_real_mnist_split_and_the_pixel_floor(shared_data_home, tmp_path):
+    pool = load_pool("mnist", seed=0, data_home=shared_data_home)
+    (task,) = make_tasks(pool, [0], seed=0, max_train=500)
+    assert task.X_train.shape == (500, 1, 28, 28) and task.X_train.max() <= 1.0
+    assert task.y_test.sum() == (pool.y == 0).sum() == 6903
+    records = run_benchmark("mnist", ["raw-pixel 1-NN"], [0], tmp_path, Budget(max_train=500), [0],
+                            pool_loader=lambda seed: pool, progress=lambda line: None)
+    assert json.loads(records[0]["budget_key"])["max_train"] == 500
+    assert records[0]["auc"] > 0.9  # digit 0 is far from every other digit in pixel space
