@@ -87,3 +87,11 @@ def test_params_are_explicit_and_shared_with_the_estimator(fitted):
 def test_rejects_bad_contamination():
     with pytest.raises(ValueError):
         DAnoGAN(contamination=0.7)
+
+
+def test_defaults_are_the_estimators_defaults():
+    # The adapter lists the parameters again for PyOD's get_params; their
+    # defaults must not drift from the estimator's.
+    adapter = DAnoGAN().get_params()
+    for name, value in DAnoGANDetector().get_params().items():
+        assert adapter[name] == value, name
