@@ -1,0 +1,146 @@
+"""The fast paths compute what the plain formulations compute (float64, tiny networks).
+
+* the sub-pixel generator equals nearest upsample + 5x5 convolution;
+* the critic's explicit input gradient equals autograd's double backward;
+* every routing strategy gives the same outputs and gradients;
+* a whole training cycle of the library ends in the same weights, with the
+  same losses, as the thesis's loop (``benchmarks/yardstick.py``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+from danogan_sk.nn import ROUTING_STRATEGIES, NetworkSpec, build_networks, route
+from danogan_sk.training import TrainingConfig, _EpochLog, _Optimizers, _phase1_step
+
+# 28x28 crops on even offsets (sub-pixel last stage); 8x6 on an odd one (plain last stage).
+SHAPES = [(1, 28, 28), (2, 8, 6), (1, 8, 8)]
+
+
+def _yardstick():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "yardstick.py"
+    spec = importlib.util.spec_from_file_location("yardstick", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _nets(shape, n_generators=3, seed=0):
+    spec = NetworkSpec(shape, n_generators=n_generators, latent_dim=4, base_channels=2, max_channels=8)
+    return build_networks(spec, seed).double()
+
+
+def _grads(output, params):
+    grads = torch.autograd.grad(output.square().sum(), params, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_subpixel_generator_equals_upsample_and_conv(shape):
+    generator = _nets(shape).generators[0]
+    z = torch.rand(5, 4, dtype=torch.float64) * 2 - 1
+    params = list(generator.parameters())
+    fast, plain = generator(z), generator.reference_forward(z)
+    torch.testing.assert_close(fast, plain, rtol=1e-12, atol=1e-12)
+    for a, b in zip(_grads(fast, params), _grads(plain, params)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_cached_subpixel_weights_follow_in_place_updates():
+    generator = _nets((1, 16, 16)).generators[0]
+    z = torch.rand(5, 4, dtype=torch.float64)
+    with torch.no_grad():
+        generator(z)  # fills the cache
+        generator.convs[0].weight.mul_(2.0)
+        generator.convs[-1].bias.add_(0.5)
+        torch.testing.assert_close(generator(z), generator.reference_forward(z))
+
+
+@pytest.mark.parametrize("shape", SHAPES[1:] + [(7,)])
+def test_explicit_input_gradient_equals_double_backward(shape):
+    critic = _nets(shape).critic
+    x = (torch.rand(6, *shape, dtype=torch.float64) * 2 - 1).requires_grad_(True)
+    value, _ = critic(x)
+    (autograd,) = torch.autograd.grad(value.sum(), x, create_graph=True)
+    explicit = critic.input_gradient(x.detach())
+    torch.testing.assert_close(explicit, autograd, rtol=1e-12, atol=1e-14)
+    params = list(critic.parameters())
+    for a, b in zip(_grads(explicit, params), _grads(autograd, params)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (2, 8, 6), (7,)])
+def test_routing_strategies_agree(shape):
+    nets = _nets(shape, n_generators=4)
+    index = torch.tensor([3, 0, 3, 1, 1, 3, 0, 3, 1])  # cluster 2 is empty
+    z = (torch.rand(9, 4, dtype=torch.float64) * 2 - 1).requires_grad_(True)
+    x = (torch.rand(9, *shape, dtype=torch.float64) * 2 - 1).requires_grad_(True)
+    outputs = {}
+    for strategy in ROUTING_STRATEGIES:
+        images = route(nets.generators, z, index, strategy)
+        latent = route(nets.encoders, x, index, strategy)
+        params = [z, x, *nets.generators.parameters(), *nets.encoders.parameters()]
+        outputs[strategy] = [images, latent, *_grads(images.sum() + latent.square().sum(), params)]
+    for a, b in zip(outputs["loop"], outputs["stacked"]):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_unknown_routing_strategy_is_rejected():
+    nets = _nets((7,))
+    with pytest.raises(ValueError, match="routing strategy"):
+        route(nets.generators, torch.zeros(2, 4, dtype=torch.float64), torch.zeros(2, dtype=torch.long), "gpu")
+
+
+def _library_cycle(nets, batches, config, seed):
+    generator = torch.Generator().manual_seed(seed)
+    opt, log = _Optimizers(nets, config), _EpochLog()
+    for step, real in enumerate(batches):
+        _phase1_step(nets, opt, real, config, generator, step % config.n_critic == 0, 5.0, log)
+    return log.means()
+
+
+def _yardstick_cycle(nets, batches, config, seed):
+    trainer = _yardstick().ThesisTrainer(
+        nets, config, torch.Generator().manual_seed(seed), bandit_on_updated_critic=False
+    )
+    losses = []
+    for step, real in enumerate(batches):
+        trainer.step(real, step % config.n_critic == 0, 5.0)
+        losses.append(float(trainer.loss_d.detach()))
+    return trainer, losses
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (5,)])
+def test_training_cycle_matches_the_thesis_loop(shape):
+    """Two cycles: the second update sees weights both implementations changed."""
+    config = TrainingConfig(batch_size=8, n_critic=2)
+    gen = torch.Generator().manual_seed(1)
+    batches = [torch.rand(8, *shape, generator=gen, dtype=torch.float64) * 2 - 1 for _ in range(4)]
+    results = {}
+    for strategy in ROUTING_STRATEGIES:
+        nets = _nets(shape, n_generators=3)
+        nets.train()
+        nets.routing = strategy
+        means = _library_cycle(nets, batches, config, seed=2)
+        results[strategy] = (nets.state_dict(), means)
+    thesis_nets = _nets(shape, n_generators=3)
+    thesis_nets.train()
+    trainer, critic_losses = _yardstick_cycle(thesis_nets, batches, config, seed=2)
+    expected = thesis_nets.state_dict()
+    for state, means in results.values():
+        assert means["critic_loss"] == pytest.approx(sum(critic_losses) / len(critic_losses), rel=1e-10)
+        for name, tensor in expected.items():
+            # atol: a bias followed by BatchNorm has a zero gradient up to
+            # rounding, which Adam's normalisation turns into ~1e-11 steps.
+            torch.testing.assert_close(state[name], tensor, rtol=1e-9, atol=1e-9, msg=name)
+    # the run trained something: the bandit and every part moved
+    initial = _nets(shape, n_generators=3).state_dict()
+    assert not torch.equal(initial["bandit_logits"], expected["bandit_logits"])
+    moved = [name for name in expected if not torch.equal(initial[name], expected[name])]
+    for part in ("generators.", "encoders.", "critic.", "classifier."):
+        assert any(name.startswith(part) for name in moved), part
