@@ -1,0 +1,123 @@
+"""Scoring throughput and peak memory of the library against the thesis's ``anomaly_test``.
+
+Run from the repository root::
+
+    python benchmarks/bench_scoring.py
+    python benchmarks/bench_scoring.py --sizes 28 --n-images 1024   # quicker
+
+Both score the same untrained-but-fixed networks (the cost does not depend
+on the weights): the library with ``score_components`` on the whole query
+(as ``DAnoGANDetector.score_samples`` calls it, chunk by chunk), the
+yardstick with the thesis's loop over batches of 128 and per-batch copies to
+the host. Throughput is the median of alternated repeats. Peak memory is the
+rise of the peak resident set size while scoring (Linux's ``VmHWM``, reset
+just before), in a fresh child process for each implementation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from yardstick import thesis_anomaly_test  # noqa: E402
+
+from danogan_sk.nn import NetworkSpec, build_networks  # noqa: E402
+from danogan_sk.scoring import score_components  # noqa: E402
+
+
+def _setup(image_size: int, n_generators: int, n_images: int):
+    spec = NetworkSpec((1, image_size, image_size), n_generators=n_generators, latent_dim=30)
+    nets = build_networks(spec, seed=0).eval()
+    gen = torch.Generator().manual_seed(0)
+    query = torch.rand(n_images, 1, image_size, image_size, generator=gen) * 2 - 1
+    return nets, query
+
+
+def _library(nets, query) -> None:
+    {name: value.cpu().numpy() for name, value in score_components(nets, query).items()}
+
+
+def _yardstick(nets, query) -> None:
+    thesis_anomaly_test(nets, query)
+
+
+RUNNERS = {"library": _library, "yardstick": _yardstick}
+
+
+def images_per_second(image_size: int, n_generators: int, n_images: int, repeats: int) -> dict[str, float]:
+    nets, query = _setup(image_size, n_generators, n_images)
+    for run in RUNNERS.values():
+        run(nets, query[:256])  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in RUNNERS}
+    for _ in range(repeats):
+        for name, run in RUNNERS.items():
+            start = time.perf_counter()
+            run(nets, query)
+            times[name].append(time.perf_counter() - start)
+    return {name: n_images / statistics.median(values) for name, values in times.items()}
+
+
+def _memory_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _peak_child(name: str, image_size: int, n_generators: int, n_images: int, threads: int, queue) -> None:
+    torch.set_num_threads(threads)
+    nets, query = _setup(image_size, n_generators, n_images)
+    RUNNERS[name](nets, query[:8])  # load kernels before the baseline
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")  # Linux: reset the peak resident set size to the current one
+    before = _memory_kib("VmRSS")
+    RUNNERS[name](nets, query)
+    queue.put((_memory_kib("VmHWM") - before) / 1024.0)
+
+
+def peak_memory_mib(name: str, image_size: int, n_generators: int, n_images: int) -> float:
+    """Rise of the peak RSS while ``name`` scores ``n_images`` images, in a fresh process."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    child = ctx.Process(
+        target=_peak_child, args=(name, image_size, n_generators, n_images, torch.get_num_threads(), queue)
+    )
+    child.start()
+    value = queue.get()
+    child.join()
+    return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[28, 64])
+    parser.add_argument("--generators", type=int, default=15)
+    parser.add_argument("--n-images", type=int, default=2048)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.n_images} images, "
+          f"{args.generators} generators, median of {args.repeats}")
+    print("| size | library images/s | yardstick images/s | ratio | library peak MiB | yardstick peak MiB |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for size in args.sizes:
+        rates = images_per_second(size, args.generators, args.n_images, args.repeats)
+        peaks = {name: peak_memory_mib(name, size, args.generators, args.n_images) for name in RUNNERS}
+        print(f"| {size}x{size} | {rates['library']:.0f} | {rates['yardstick']:.0f} | "
+              f"{rates['library'] / rates['yardstick']:.2f}x | {peaks['library']:.0f} | "
+              f"{peaks['yardstick']:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Training throughput of the library against the thesis's algorithm, side by side.
+
+Run from the repository root::
+
+    python benchmarks/bench_training.py                 # the full table
+    python benchmarks/bench_training.py --quick         # 28x28 only, fewer repeats
+
+A training cycle is ``n_critic`` critic steps plus one update of the
+generators, encoders, classifier and bandit, on batches of real data. Both
+implementations start from the same weights and draw the same random
+numbers; their cycles are timed alternately and the median of the repeats is
+reported as real samples per second (``n_critic * batch_size`` per cycle).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from yardstick import ThesisTrainer  # noqa: E402
+
+from danogan_sk.nn import NetworkSpec, build_networks  # noqa: E402
+from danogan_sk.training import TrainingConfig, _EpochLog, _Optimizers, _phase1_step  # noqa: E402
+
+_ENTROPY_WEIGHT = 10.0  # any value: the bandit's cost does not depend on it
+
+
+class LibraryCycle:
+    """``n_critic`` calls of the library's phase-1 step, the first one updating everything."""
+
+    def __init__(self, spec: NetworkSpec, config: TrainingConfig, seed: int) -> None:
+        self.nets = build_networks(spec, seed)
+        self.nets.train()
+        self.opt = _Optimizers(self.nets, config)
+        self.config = config
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, batches: list[torch.Tensor]) -> None:
+        log = _EpochLog()
+        for i, real in enumerate(batches):
+            _phase1_step(
+                self.nets, self.opt, real, self.config, self.generator, i == 0, _ENTROPY_WEIGHT, log
+            )
+        log.means()  # the library reads its log once per epoch; count it here
+
+
+class YardstickCycle:
+    """The same cycle as the thesis runs it."""
+
+    def __init__(self, spec: NetworkSpec, config: TrainingConfig, seed: int) -> None:
+        nets = build_networks(spec, seed)
+        nets.train()
+        self.trainer = ThesisTrainer(nets, config, torch.Generator().manual_seed(seed))
+
+    def __call__(self, batches: list[torch.Tensor]) -> None:
+        for i, real in enumerate(batches):
+            self.trainer.step(real, i == 0, _ENTROPY_WEIGHT)
+
+
+def real_batches(shape: tuple[int, ...], batch_size: int, n: int, seed: int) -> list[torch.Tensor]:
+    """Stand-in real data in [-1, 1]: the cost does not depend on the pixel values."""
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.rand(batch_size, *shape, generator=gen) * 2 - 1 for _ in range(n)]
+
+
+def measure(
+    image_size: int, n_generators: int, batch_size: int, repeats: int, config: TrainingConfig
+) -> tuple[float, float]:
+    """Median samples per second of the library and the yardstick, timed alternately."""
+    spec = NetworkSpec((1, image_size, image_size), n_generators=n_generators, latent_dim=30)
+    batches = real_batches(spec.input_shape, batch_size, config.n_critic, seed=0)
+    runners = {"library": LibraryCycle(spec, config, 0), "yardstick": YardstickCycle(spec, config, 0)}
+    for run in runners.values():
+        run(batches)  # warm-up: allocator, oneDNN kernels
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            run(batches)
+            times[name].append(time.perf_counter() - start)
+    samples = config.n_critic * batch_size
+    return tuple(samples / statistics.median(times[name]) for name in runners)  # type: ignore[return-value]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[28, 64])
+    parser.add_argument("--generators", type=int, nargs="+", default=[1, 15, 30])
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=5, help="timed cycles per implementation")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--quick", action="store_true", help="28x28 only, 3 repeats")
+    args = parser.parse_args()
+    if args.quick:
+        args.sizes, args.repeats = [28], 3
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = TrainingConfig(batch_size=args.batch_size)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
+          f"n_critic {config.n_critic}, median of {args.repeats}")
+    print(f"| size | generators | library samples/s | yardstick samples/s | ratio |")
+    print(f"|---:|---:|---:|---:|---:|")
+    for size in args.sizes:
+        for n_generators in args.generators:
+            library, yardstick = measure(size, n_generators, args.batch_size, args.repeats, config)
+            print(f"| {size}x{size} | {n_generators} | {library:.0f} | {yardstick:.0f} | "
+                  f"{library / yardstick:.2f}x |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
