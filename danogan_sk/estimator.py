@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import sys
 import warnings
 from numbers import Integral, Real
 
@@ -451,12 +453,15 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
             row_bytes=_SCORING_BYTES_PER_VALUE * row_values, max_n_rows=n_samples
         )
         device = torch.device(self.device_)
+        several = chunk_rows < n_samples
         with torch.no_grad():
             for rows in gen_batches(n_samples, chunk_rows):
                 chunk = _safe_indexing(X, rows)
                 if validate:
                     chunk = self._validate_rows(chunk, reset=False)
                 yield compute(torch.from_numpy(self._to_network_input(chunk)).to(device))
+                if several:
+                    _release_freed_memory()
 
     def _to_network_input(self, X: np.ndarray) -> np.ndarray:
         """Rows in the data's units -> float32 network input on [-1, 1], shaped for the networks."""
@@ -541,6 +546,30 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
             state["device_"] = str(device)
             state["networks_"] = _load_networks(state["network_spec_"], weights, device)
         super().__setstate__(state)
+
+
+def _find_malloc_trim():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_MALLOC_TRIM = _find_malloc_trim()
+
+
+def _release_freed_memory() -> None:
+    """Return freed heap memory to the OS between scoring chunks.
+
+    After large frees glibc raises its mmap threshold and keeps later
+    chunk-sized buffers on a heap it does not shrink, so resident memory
+    grew with the number of rows scored (1.9 KB per 28x28 row) though
+    nothing was referenced any more. ``malloc_trim`` keeps it flat.
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _load_networks(spec: NetworkSpec, state_dict: dict, device: torch.device) -> DAnoGANNetworks:
