@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 import warnings
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -54,6 +56,8 @@ _SCORING_BYTES_PER_VALUE = 4 * 128
 
 # Version of the pickled layout; bumped when a saved detector can no longer be read.
 _STATE_FORMAT = 1
+
+_CHECKPOINT_FILE = "danogan_checkpoint.pt"
 
 # Smallest image side the convolutional stacks handle.
 _MIN_IMAGE_SIDE = 4
@@ -146,6 +150,11 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         Cache of trained networks, keyed by training data and every
         parameter that changes training, so that a search over ``alpha`` or
         ``contamination`` trains once per training set.
+    checkpoint_dir : str, path or None, default=None
+        Folder where the whole training state (networks, optimizers, random
+        generator, epoch, history) is saved after every epoch. ``fit`` with
+        the same data and parameters resumes from it after an interruption
+        and ends with the same model as an uninterrupted run.
     random_state : int, RandomState instance or None, default=None
         Seed of the weights, batches and sampling. No global random state is
         used or changed.
@@ -214,6 +223,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         "image_shape": [tuple, list, None],
         "device": [str, torch.device],
         "memory": [str, HasMethods("cache"), None],
+        "checkpoint_dir": [str, os.PathLike, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -244,6 +254,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         image_shape: tuple[int, ...] | None = None,
         device: str = "auto",
         memory=None,
+        checkpoint_dir=None,
         random_state=None,
         verbose: int = 0,
     ) -> None:
@@ -271,6 +282,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         self.image_shape = image_shape
         self.device = device
         self.memory = memory
+        self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.verbose = verbose
 
@@ -306,9 +318,18 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         )
         config = TrainingConfig(**{name: getattr(self, name) for name in _TRAINING_PARAMS})
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        train = check_memory(self.memory).cache(fit_networks, ignore=["verbose"])
+        train = check_memory(self.memory).cache(fit_networks, ignore=["verbose", "checkpoint"])
+        checkpoint = None
+        if self.checkpoint_dir is not None:
+            checkpoint = Path(self.checkpoint_dir) / _CHECKPOINT_FILE
         result: TrainingResult = train(
-            self._to_network_input(X), self.network_spec_, config, seed, str(device), self.verbose
+            self._to_network_input(X),
+            self.network_spec_,
+            config,
+            seed,
+            str(device),
+            self.verbose,
+            checkpoint,
         )
         self.device_ = str(device)
         self.networks_ = _load_networks(self.network_spec_, result.state_dict, device)

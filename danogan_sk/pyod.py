@@ -36,11 +36,7 @@ class DAnoGAN(BaseDetector):
     ----------
     contamination : float in (0, 0.5], default=0.1
         Expected proportion of outliers in the training data.
-    n_generators, latent_dim, n_epochs, xzx_epochs, batch_size, n_critic,
-    lr_generator, lr_critic, lr_encoder, lr_classifier, lr_bandit, lr_xzx,
-    gp_weight, classifier_weight, bandit, entropy_weight, entropy_decay,
-    base_channels, max_channels, alpha, image_shape, device, memory,
-    random_state, verbose
+    n_generators, latent_dim, n_epochs, xzx_epochs, batch_size, n_critic, lr_generator, lr_critic, lr_encoder, lr_classifier, lr_bandit, lr_xzx, gp_weight, classifier_weight, bandit, entropy_weight, entropy_decay, base_channels, max_channels, alpha, image_shape, device, memory, checkpoint_dir, random_state, verbose
         As in :class:`~danogan_sk.DAnoGANDetector`.
 
     Attributes
@@ -91,6 +87,7 @@ class DAnoGAN(BaseDetector):
         image_shape: tuple[int, ...] | None = None,
         device: str = "auto",
         memory=None,
+        checkpoint_dir=None,
         random_state=None,
         verbose: int = 0,
     ) -> None:
@@ -118,6 +115,7 @@ class DAnoGAN(BaseDetector):
         self.image_shape = image_shape
         self.device = device
         self.memory = memory
+        self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.verbose = verbose
 

@@ -12,15 +12,18 @@ scaled to the generators' [-1, 1] range and returns trained weights.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections import defaultdict
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .checkpoint import CheckpointError, load_checkpoint, run_fingerprint, save_checkpoint
 from .nn import DAnoGANNetworks, NetworkSpec, build_networks
 
 __all__ = [
@@ -165,6 +168,8 @@ def _adam(params, lr: float, betas: tuple[float, float], weight_decay: float = 0
 class _Optimizers:
     """The thesis's Adam settings (appendix B), one optimizer per part."""
 
+    NAMES = ("generator", "critic", "encoder", "classifier", "bandit")
+
     def __init__(self, nets: DAnoGANNetworks, config: TrainingConfig) -> None:
         self.generator = _adam(nets.generators.parameters(), config.lr_generator, (0.9, 0.99), 5e-5)
         self.critic = _adam(nets.critic.parameters(), config.lr_critic, (0.5, 0.5))
@@ -180,15 +185,25 @@ def _step(optimizer: torch.optim.Optimizer, params: list[Tensor], grads: tuple[T
 
 
 class _EpochLog:
-    """Running sums of detached losses; read once per epoch to avoid host syncs per step."""
+    """Running sums of detached losses, read once per epoch.
 
-    def __init__(self) -> None:
+    With ``check_each_step`` a non-finite loss raises at the step it
+    appears; otherwise (accelerators, where reading a value back syncs the
+    host) it is caught when the epoch's means are read.
+    """
+
+    def __init__(self, check_each_step: bool = False) -> None:
         self.sums: dict[str, Tensor] = {}
         self.counts: dict[str, int] = defaultdict(int)
+        self.check_each_step = check_each_step
 
     def add(self, **values: Tensor) -> None:
         for name, value in values.items():
             value = value.detach()
+            if self.check_each_step and not torch.isfinite(value):
+                raise FloatingPointError(
+                    f"{name} = {float(value)} at step {self.counts[name] + 1} of the epoch"
+                )
             self.sums[name] = self.sums[name] + value if name in self.sums else value
             self.counts[name] += 1
 
@@ -221,13 +236,17 @@ class _Progress:
             self.bar.close()
 
 
+def _diverged(phase: str, epoch: int, detail: str) -> FloatingPointError:
+    return FloatingPointError(
+        f"Training diverged in {phase}, epoch {epoch + 1}: {detail}. "
+        "Try smaller learning rates (lr_critic, lr_generator) or a larger gp_weight."
+    )
+
+
 def _check_finite(record: dict[str, float], phase: str, epoch: int) -> None:
     for name, value in record.items():
         if not math.isfinite(value):
-            raise FloatingPointError(
-                f"Training diverged in {phase}, epoch {epoch + 1}: {name} = {value}. "
-                "Try a smaller learning rate or a larger gp_weight."
-            )
+            raise _diverged(phase, epoch, f"{name} = {value}")
 
 
 @torch.no_grad()
@@ -308,81 +327,156 @@ def _phase1_step(
         log.add(bandit_loss=loss_b)
 
 
-def _train_phase1(
-    nets: DAnoGANNetworks,
-    X: Tensor,
-    monitor: Tensor,
-    config: TrainingConfig,
-    generator: torch.Generator,
-    history: dict[str, list],
-    verbose: int,
-) -> None:
-    opt = _Optimizers(nets, config)
+_PHASE1_LOSSES = (
+    "critic_loss",
+    "wasserstein",
+    "gradient_penalty",
+    "generator_loss",
+    "encoder_loss",
+    "classifier_loss",
+)
+
+
+class _Run:
+    """Everything a training run changes, so that it can be saved and resumed exactly."""
+
+    def __init__(self, X: Tensor, spec: NetworkSpec, config: TrainingConfig, seed: int) -> None:
+        device = X.device
+        self.config = config
+        self.nets = build_networks(spec, seed, device)
+        self.optimizers = _Optimizers(self.nets, config)
+        self.xzx_optimizer = _adam(self.nets.encoders.parameters(), config.lr_xzx, (0.5, 0.5))
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        rows = torch.randperm(X.shape[0], generator=self.generator, device=device)
+        self.monitor_rows = rows[:_MONITOR_SIZE]
+        self.history: dict[str, list] = defaultdict(list)
+        self.phase1_epoch = 0
+        self.xzx_epoch = 0
+        self.step = 0
+        self.bandit_step = 0
+
+    _COUNTERS = ("phase1_epoch", "xzx_epoch", "step", "bandit_step")
+
+    def state(self) -> dict:
+        return {
+            "networks": self.nets.state_dict(),
+            "optimizers": {
+                name: getattr(self.optimizers, name).state_dict() for name in _Optimizers.NAMES
+            },
+            "xzx_optimizer": self.xzx_optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "monitor_rows": self.monitor_rows,
+            "history": dict(self.history),
+            "counters": {name: getattr(self, name) for name in self._COUNTERS},
+        }
+
+    def load(self, state: dict) -> None:
+        self.nets.load_state_dict(state["networks"])
+        for name in _Optimizers.NAMES:
+            getattr(self.optimizers, name).load_state_dict(state["optimizers"][name])
+        self.xzx_optimizer.load_state_dict(state["xzx_optimizer"])
+        self.generator.set_state(state["generator"])
+        self.monitor_rows = state["monitor_rows"].to(self.monitor_rows.device)
+        self.history = defaultdict(list, state["history"])
+        for name, value in state["counters"].items():
+            setattr(self, name, value)
+
+
+def _phase1_epoch(run: _Run, X: Tensor, check_each_step: bool) -> dict[str, float]:
+    config, nets = run.config, run.nets
     batch_size = min(config.batch_size, X.shape[0])
     n_batches = X.shape[0] // batch_size
     total_bandit_steps = math.ceil(config.n_epochs * n_batches / config.n_critic)
-    progress = _Progress(verbose, config.n_epochs, "phase 1")
-    step = bandit_step = 0
+    log = _EpochLog(check_each_step)
     nets.train()
     try:
-        for epoch in range(config.n_epochs):
-            log = _EpochLog()
-            for indices in _batches(X.shape[0], batch_size, generator, X.device):
-                update_others = step % config.n_critic == 0
-                weight = entropy_weight_at(bandit_step, config, total_bandit_steps)
-                _phase1_step(nets, opt, X[indices], config, generator, update_others, weight, log)
-                bandit_step += update_others
-                step += 1
-            record = log.means()
-            record["reconstruction_error"] = reconstruction_error(nets, monitor)
-            record["entropy_weight"] = entropy_weight_at(bandit_step, config, total_bandit_steps)
-            _check_finite(record, "phase 1", epoch)
-            for name, value in record.items():
-                history[name].append(value)
-            history["bandit_probabilities"].append(nets.prior().detach().cpu().numpy())
-            progress.epoch(epoch, config.n_epochs, record)
-    finally:
-        progress.close()
+        for indices in _batches(X.shape[0], batch_size, run.generator, X.device):
+            update_others = run.step % config.n_critic == 0
+            weight = entropy_weight_at(run.bandit_step, config, total_bandit_steps)
+            _phase1_step(nets, run.optimizers, X[indices], config, run.generator, update_others, weight, log)
+            run.bandit_step += update_others
+            run.step += 1
+    except FloatingPointError as exc:
+        raise _diverged("phase 1", run.phase1_epoch, str(exc)) from None
+    record = log.means()
+    record["reconstruction_error"] = reconstruction_error(nets, X[run.monitor_rows])
+    record["entropy_weight"] = entropy_weight_at(run.bandit_step, config, total_bandit_steps)
+    _check_finite(record, "phase 1", run.phase1_epoch)
+    # Epochs too short for a generator step get NaN, so every entry is one epoch.
+    expected = _PHASE1_LOSSES + (("bandit_loss",) if config.bandit else ())
+    for name in expected:
+        record.setdefault(name, math.nan)
+    return record
 
 
-def _train_xzx(
-    nets: DAnoGANNetworks,
-    X: Tensor,
-    config: TrainingConfig,
-    generator: torch.Generator,
-    history: dict[str, list],
-    verbose: int,
-) -> None:
-    # Generators, critic and classifier are frozen; gradients still flow
-    # through the generators to the encoders.
-    frozen = [nets.generators, nets.critic, nets.classifier]
-    for module in frozen:
-        module.requires_grad_(False)
-        module.eval()
-    optimizer = _adam(nets.encoders.parameters(), config.lr_xzx, (0.5, 0.5))
-    batch_size = min(config.batch_size, X.shape[0])
-    progress = _Progress(verbose, config.xzx_epochs, "xzx")
-    try:
-        for epoch in range(config.xzx_epochs):
-            log = _EpochLog()
-            for indices in _batches(X.shape[0], batch_size, generator, X.device):
-                real = X[indices]
-                with torch.no_grad():
-                    cluster = nets.classifier(nets.critic(real)[1]).argmax(dim=1)
-                reconstruction = nets.generate(nets.encode(real, cluster), cluster)
-                loss = (reconstruction - real).pow(2).mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                log.add(xzx_loss=loss)
-            record = log.means()
-            _check_finite(record, "xzx", epoch)
-            history["xzx_loss"].append(record["xzx_loss"])
-            progress.epoch(epoch, config.xzx_epochs, record)
-    finally:
-        progress.close()
-        for module in frozen:
+def _xzx_epoch(run: _Run, X: Tensor, check_each_step: bool) -> dict[str, float]:
+    nets = run.nets
+    batch_size = min(run.config.batch_size, X.shape[0])
+    log = _EpochLog(check_each_step)
+    for indices in _batches(X.shape[0], batch_size, run.generator, X.device):
+        real = X[indices]
+        with torch.no_grad():
+            cluster = nets.classifier(nets.critic.features(real)).argmax(dim=1)
+        reconstruction = nets.generate(nets.encode(real, cluster), cluster)
+        loss = (reconstruction - real).pow(2).mean()
+        run.xzx_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.xzx_optimizer.step()
+        try:
+            log.add(xzx_loss=loss)
+        except FloatingPointError as exc:
+            raise _diverged("xzx", run.xzx_epoch, str(exc)) from None
+    record = log.means()
+    _check_finite(record, "xzx", run.xzx_epoch)
+    return record
+
+
+class _Frozen:
+    """Generators, critic and classifier frozen for xzx; gradients still flow through G to E."""
+
+    def __init__(self, nets: DAnoGANNetworks) -> None:
+        self.modules = [nets.generators, nets.critic, nets.classifier]
+
+    def __enter__(self) -> None:
+        for module in self.modules:
+            module.requires_grad_(False)
+            module.eval()
+
+    def __exit__(self, *exc) -> None:
+        for module in self.modules:
             module.requires_grad_(True)
+
+
+def _train(run: _Run, X: Tensor, verbose: int, save) -> None:
+    """Run the remaining epochs of both phases, calling ``save()`` after each."""
+    config = run.config
+    check_each_step = X.device.type == "cpu"  # elsewhere a per-step check would sync the host
+    progress = _Progress(verbose, config.n_epochs - run.phase1_epoch, "phase 1")
+    try:
+        while run.phase1_epoch < config.n_epochs:
+            record = _phase1_epoch(run, X, check_each_step)
+            for name, value in record.items():
+                run.history[name].append(value)
+            run.history["bandit_probabilities"].append(run.nets.prior().detach().cpu().numpy())
+            progress.epoch(run.phase1_epoch, config.n_epochs, record)
+            run.phase1_epoch += 1
+            if run.phase1_epoch == config.n_epochs:
+                error = reconstruction_error(run.nets, X[run.monitor_rows])
+                run.history["reconstruction_error_before_xzx"].append(error)
+            save()
+    finally:
+        progress.close()
+    progress = _Progress(verbose, config.xzx_epochs - run.xzx_epoch, "xzx")
+    try:
+        with _Frozen(run.nets):
+            while run.xzx_epoch < config.xzx_epochs:
+                record = _xzx_epoch(run, X, check_each_step)
+                run.history["xzx_loss"].append(record["xzx_loss"])
+                progress.epoch(run.xzx_epoch, config.xzx_epochs, record)
+                run.xzx_epoch += 1
+                save()
+    finally:
+        progress.close()
 
 
 def fit_networks(
@@ -392,6 +486,7 @@ def fit_networks(
     seed: int,
     device: str = "cpu",
     verbose: int = 0,
+    checkpoint: str | os.PathLike | None = None,
 ) -> TrainingResult:
     """Train D-AnoGAN networks on ``X`` (both phases) and return their weights.
 
@@ -410,32 +505,73 @@ def fit_networks(
         Torch device to train on.
     verbose : int
         0 silent, 1 a progress bar per phase, 2 a line per epoch.
+    checkpoint : path or None
+        File to save the whole training state to after every epoch. If it
+        holds a checkpoint of the same run (same data, architecture,
+        settings and seed), training resumes from it and ends with the same
+        weights as an uninterrupted run.
 
     Returns
     -------
     TrainingResult
         The trained weights as CPU tensors, and ``history``: one entry per
-        epoch for ``critic_loss``, ``wasserstein``, ``gradient_penalty``,
-        ``generator_loss``, ``encoder_loss``, ``classifier_loss``,
-        ``bandit_loss`` (if the bandit is trained), ``reconstruction_error``
-        (of up to 256 training samples), ``entropy_weight``,
-        ``bandit_probabilities`` (n_epochs, n_generators), and ``xzx_loss``
-        per xzx epoch.
+        phase-1 epoch for ``critic_loss``, ``wasserstein``,
+        ``gradient_penalty``, ``generator_loss``, ``encoder_loss``,
+        ``classifier_loss`` and ``bandit_loss`` (NaN in an epoch too short
+        for a generator step; no bandit loss without the bandit),
+        ``reconstruction_error`` (of up to 256 training samples),
+        ``entropy_weight`` and ``bandit_probabilities`` (n_epochs,
+        n_generators); ``xzx_loss`` per xzx epoch; and the reconstruction
+        error before and after xzx.
+
+    Raises
+    ------
+    FloatingPointError
+        When a loss becomes NaN or infinite, naming the phase, epoch and loss.
+    CheckpointError
+        When ``checkpoint`` is corrupt or belongs to another run.
+    KeyboardInterrupt
+        Re-raised with the checkpoint's location when training is interrupted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.random.default_rng(0).uniform(-1, 1, (64, 3)).astype(np.float32)
+    >>> result = fit_networks(X, NetworkSpec((3,), 2, 2), TrainingConfig(n_epochs=1), seed=0)
+    >>> result.history["bandit_probabilities"].shape
+    (1, 2)
     """
-    device = torch.device(device)
-    nets = build_networks(spec, seed, device)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    data = torch.as_tensor(X, dtype=torch.float32, device=device)
-    monitor_rows = torch.randperm(data.shape[0], generator=generator, device=device)[:_MONITOR_SIZE]
-    monitor = data[monitor_rows]
-    history: dict[str, list] = defaultdict(list)
-    _train_phase1(nets, data, monitor, config, generator, history, verbose)
-    history["reconstruction_error_before_xzx"].append(reconstruction_error(nets, monitor))
-    _train_xzx(nets, data, config, generator, history, verbose)
-    history["reconstruction_error_after_xzx"].append(reconstruction_error(nets, monitor))
-    nets.eval()
-    state = {name: tensor.detach().cpu().clone() for name, tensor in nets.state_dict().items()}
-    return TrainingResult(state, {name: np.asarray(values) for name, values in history.items()})
+    data = torch.as_tensor(X, dtype=torch.float32, device=torch.device(device))
+    run = _Run(data, spec, config, seed)
+    save = lambda: None  # noqa: E731
+    if checkpoint is not None:
+        path = Path(checkpoint)
+        fingerprint = run_fingerprint(X, spec, config, seed)
+        if path.exists():
+            state = load_checkpoint(path)
+            if state.get("fingerprint") != fingerprint:
+                raise CheckpointError(
+                    f"{path} holds a checkpoint of another training run (other data or "
+                    "parameters); delete it or choose another checkpoint_dir."
+                )
+            run.load(state)
+        save = lambda: save_checkpoint(path, dict(run.state(), fingerprint=fingerprint))  # noqa: E731
+    try:
+        _train(run, data, verbose, save)
+    except KeyboardInterrupt:
+        if checkpoint is None:
+            raise
+        raise KeyboardInterrupt(
+            f"Training interrupted; the checkpoint of the last finished epoch is in {checkpoint}. "
+            "Fit again with the same data, parameters and checkpoint_dir to resume."
+        ) from None
+    if "reconstruction_error_after_xzx" not in run.history:
+        run.history["reconstruction_error_after_xzx"].append(
+            reconstruction_error(run.nets, data[run.monitor_rows])
+        )
+    run.nets.eval()
+    state = {name: tensor.detach().cpu().clone() for name, tensor in run.nets.state_dict().items()}
+    return TrainingResult(state, {name: np.asarray(values) for name, values in run.history.items()})
 
 
 def config_as_dict(config: TrainingConfig) -> dict:
