@@ -390,6 +390,37 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         X_hat = (scaled.astype(np.float64) + 1.0) / 2.0 * self.data_range_ + self.data_min_
         return X_hat.reshape(shape)
 
+    def encode(self, X) -> tuple[np.ndarray, np.ndarray]:
+        """The cluster ``k = argmax C(D_i(x))`` of each sample and its latent code ``E_k(x)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) or (n_samples, C, H, W)
+            Query samples.
+
+        Returns
+        -------
+        latent : ndarray of shape (n_samples, latent_dim)
+            Latent codes in the generators' [-1, 1] input space.
+        cluster : ndarray of shape (n_samples,)
+            The generator/encoder each sample was routed to.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from danogan_sk import DAnoGANDetector
+        >>> X = np.random.default_rng(0).random((64, 8, 8))
+        >>> det = DAnoGANDetector(n_generators=2, latent_dim=3, n_epochs=1, xzx_epochs=0,
+        ...                       base_channels=4, random_state=0).fit(X)
+        >>> latent, cluster = det.encode(X[:5])
+        >>> latent.shape, cluster.shape
+        ((5, 3), (5,))
+        """
+        check_is_fitted(self)
+        parts = list(self._in_chunks(X, True, self.networks_.reconstruct))
+        latent = np.concatenate([p.latent.cpu().numpy() for p in parts])
+        return latent, np.concatenate([p.cluster.cpu().numpy() for p in parts])
+
     def score_samples(self, X) -> np.ndarray:
         """Opposite of the anomaly score ``A(x)``: the higher, the more normal.
 

@@ -36,6 +36,8 @@ __all__ = [
     "ROUTING_STRATEGIES",
     "subpixel_weight",
     "n_stages",
+    "init_parameters",
+    "build_local",
 ]
 
 #: Smallest side of the feature map the convolutional stacks start from or end at.
@@ -636,18 +638,43 @@ def build_networks(spec: NetworkSpec, seed: int, device: torch.device | str = "c
     >>> nets.generate(torch.zeros(2, 8), torch.tensor([0, 2])).shape
     torch.Size([2, 1, 28, 28])
     """
-    # Modules built on the meta device allocate nothing and draw no random
-    # numbers; the weights are then drawn from a local generator on the CPU,
-    # so the same seed gives the same weights on every device.
-    with torch.device("meta"):
-        networks = DAnoGANNetworks(spec)
-    networks.to_empty(device="cpu")
-    generator = torch.Generator().manual_seed(seed)
+    networks = build_local(lambda: DAnoGANNetworks(spec), torch.Generator().manual_seed(seed))
     with torch.no_grad():
-        for module in networks.modules():
-            _init_module(module, generator)
         networks.bandit_logits.fill_(1.0)
     return networks.to(device)
+
+
+def init_parameters(module: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Draw the weights of every layer of ``module`` from ``generator`` (PyTorch's default scheme).
+
+    Examples
+    --------
+    >>> layer = init_parameters(nn.Linear(3, 2), torch.Generator().manual_seed(0))
+    >>> layer.weight.shape
+    torch.Size([2, 3])
+    """
+    with torch.no_grad():
+        for part in module.modules():
+            _init_module(part, generator)
+    return module
+
+
+def build_local(factory, generator: torch.Generator) -> nn.Module:
+    """``factory()`` with its weights drawn from ``generator``, on the CPU.
+
+    The module is built on the meta device, which allocates nothing and draws
+    no random numbers, so torch's global random state is neither used nor
+    changed, and the same seed gives the same weights on every device.
+
+    Examples
+    --------
+    >>> layer = build_local(lambda: nn.Linear(3, 2), torch.Generator().manual_seed(0))
+    >>> layer.weight.device.type
+    'cpu'
+    """
+    with torch.device("meta"):
+        module = factory()
+    return init_parameters(module.to_empty(device="cpu"), generator)
 
 
 def empty_networks(spec: NetworkSpec) -> DAnoGANNetworks:

@@ -314,3 +314,11 @@ def test_reconstruct_returns_data_in_the_inputs_shape_and_units():
     # the mse component is the same error, measured on the [-1, 1] scale
     expected = (((X[:, 0] - X_hat) / (high - low) * 2) ** 2).reshape(32, -1).mean(1)
     np.testing.assert_allclose(det.score_components(X[:, 0])["mse"], expected, rtol=1e-4)
+
+
+def test_encode_gives_the_latent_code_and_the_cluster_scoring_uses(fitted):
+    det, X = fitted
+    latent, cluster = det.encode(X)
+    assert latent.shape == (len(X), TINY["latent_dim"])
+    assert np.all(np.abs(latent) <= 1)  # the encoders end in tanh
+    np.testing.assert_array_equal(cluster, det.score_components(X)["cluster"])

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..nn import ConvCritic, ConvEncoder, ConvGenerator, NetworkSpec, _init_module
+from ..nn import ConvCritic, ConvEncoder, ConvGenerator, NetworkSpec, build_local
 from ..training import critic_loss
 
 __all__ = ["FAnoGAN", "GANomaly", "build_seeded"]
@@ -28,16 +28,10 @@ __all__ = ["FAnoGAN", "GANomaly", "build_seeded"]
 def build_seeded(cls: type[nn.Module], spec: NetworkSpec, generator: torch.Generator) -> nn.Module:
     """``cls(spec)`` with PyTorch's default initialisation drawn from ``generator``.
 
-    The module is built on the meta device first, so torch's global random
-    state is neither used nor changed.
+    Torch's global random state is neither used nor changed (see
+    :func:`danogan_sk.nn.build_local`).
     """
-    with torch.device("meta"):
-        module = cls(spec)
-    module.to_empty(device="cpu")
-    with torch.no_grad():
-        for part in module.modules():
-            _init_module(part, generator)
-    return module
+    return build_local(lambda: cls(spec), generator)
 
 
 def _scaled(X: np.ndarray) -> Tensor:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..nn import ConvEncoder, ConvGenerator, NetworkSpec, _init_module
+from ..nn import ConvEncoder, ConvGenerator, NetworkSpec, init_parameters
 
 __all__ = ["ConvVAEModel"]
 
@@ -38,10 +38,7 @@ class ConvVAEModule(nn.Module):
             self.logvar = nn.Linear(encoder.dense.in_features, latent_dim)
             self.decoder = ConvGenerator(spec)
         self.to_empty(device="cpu")
-        weights = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            for part in self.modules():
-                _init_module(part, weights)
+        init_parameters(self, torch.Generator().manual_seed(seed))
         self.noise = torch.Generator().manual_seed(seed + 1)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:

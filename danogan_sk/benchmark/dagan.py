@@ -153,19 +153,11 @@ class DAnoGANModel:
 
     def _reconstruct(self, X: np.ndarray) -> dict[str, np.ndarray]:
         """Latent code, cluster and reconstruction (in the data's units) of each image."""
-        import torch
-
-        det = self.detector_
-        rows = X.reshape(len(X), -1)
-        with torch.no_grad():
-            batch = torch.from_numpy(det._to_network_input(rows)).to(det.device_)
-            out = det.networks_.reconstruct(batch)
-        scale = float(np.ravel(det.data_range_)[0]) / 2.0
-        reconstruction = (out.reconstruction.cpu().numpy() + 1.0) * scale + float(np.ravel(det.data_min_)[0])
+        latent, cluster = self.detector_.encode(X)
         return {
-            "latent": out.latent.cpu().numpy(),
-            "cluster": out.cluster.cpu().numpy(),
-            "reconstruction": reconstruction.reshape(X.shape),
+            "latent": latent,
+            "cluster": cluster,
+            "reconstruction": self.detector_.reconstruct(X).reshape(X.shape),
         }
 
     def record_params(self) -> dict:
