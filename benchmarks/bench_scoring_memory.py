@@ -67,7 +67,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         rng = np.random.default_rng(0)
-        detector = DAnoGANDetector(n_epochs=1, xzx_epochs=0, random_state=0)
+        detector = DAnoGANDetector(n_epochs=1, xzx_epochs=0, image_shape=(28, 28), random_state=0)
         detector.fit(rng.random((512, 784), dtype=np.float32))
         joblib.dump(detector, tmp / "model.joblib")
         print("| rows | memmap on disk (MiB) | scoring s | rows/s | peak RSS (MiB) "
