@@ -303,6 +303,16 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         -------
         self : DAnoGANDetector
             The fitted detector.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from danogan_sk import DAnoGANDetector
+        >>> X = np.random.default_rng(0).normal(size=(100, 3))
+        >>> det = DAnoGANDetector(n_generators=2, n_epochs=1, xzx_epochs=0,
+        ...                       random_state=0).fit(X)
+        >>> det.n_features_in_, det.history_["critic_loss"].shape
+        (3, (1,))
         """
         self.image_shape_ = self._resolve_image_shape(X)
         X = self._validate_rows(X, reset=True)
@@ -355,6 +365,16 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
             distributions; ``feature_mse``: squared error between critic
             features of query and reconstruction; ``cluster``: the generator
             each query was routed to.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from danogan_sk import DAnoGANDetector
+        >>> X = np.random.default_rng(0).normal(size=(100, 3))
+        >>> det = DAnoGANDetector(n_generators=2, n_epochs=1, xzx_epochs=0,
+        ...                       random_state=0).fit(X)
+        >>> sorted(det.score_components(X[:4]))
+        ['cluster', 'feature_mse', 'kl', 'mse']
         """
         check_is_fitted(self)
         return self._components(X, validate=True)
@@ -433,6 +453,17 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         -------
         scores : ndarray of shape (n_samples,)
             ``-A(x)`` at the current ``alpha``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from danogan_sk import DAnoGANDetector
+        >>> X = np.random.default_rng(0).normal(size=(100, 3))
+        >>> det = DAnoGANDetector(n_generators=2, n_epochs=1, xzx_epochs=0,
+        ...                       random_state=0).fit(X)
+        >>> scores = det.score_samples(X[:4])
+        >>> bool(np.all(scores <= 0))  # -A(x), and A(x) >= 0
+        True
         """
         return -anomaly_score(self.score_components(X), self._checked_alpha())
 
@@ -448,6 +479,16 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         -------
         scores : ndarray of shape (n_samples,)
             ``score_samples(X) - offset_``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from danogan_sk import DAnoGANDetector
+        >>> X = np.random.default_rng(0).normal(size=(100, 3))
+        >>> det = DAnoGANDetector(n_generators=2, n_epochs=1, xzx_epochs=0,
+        ...                       random_state=0).fit(X)
+        >>> bool(np.allclose(det.decision_function(X), det.score_samples(X) - det.offset_))
+        True
         """
         return self.score_samples(X) - self.offset_
 
@@ -463,6 +504,17 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n_samples,)
             -1 where ``decision_function(X) < 0``, else +1.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from danogan_sk import DAnoGANDetector
+        >>> X = np.random.default_rng(0).normal(size=(100, 3))
+        >>> det = DAnoGANDetector(n_generators=2, n_epochs=1, xzx_epochs=0,
+        ...                       random_state=0).fit(X)
+        >>> labels = det.predict(X)
+        >>> sorted(set(labels.tolist())), float(np.mean(labels == -1))
+        ([-1, 1], 0.1)
         """
         return np.where(self.decision_function(X) < 0, -1, 1)
 

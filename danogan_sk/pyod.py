@@ -143,6 +143,15 @@ class DAnoGAN(BaseDetector):
         -------
         self : DAnoGAN
             The fitted detector.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).normal(size=(100, 3))
+        >>> clf = DAnoGAN(contamination=0.2, n_generators=2, n_epochs=1, xzx_epochs=0,
+        ...               random_state=0).fit(X)
+        >>> float(clf.labels_.mean())
+        0.2
         """
         self._set_n_classes(y)
         self.detector_ = DAnoGANDetector(**self._detector_params()).fit(X)
@@ -161,6 +170,14 @@ class DAnoGAN(BaseDetector):
         Returns
         -------
         anomaly_scores : ndarray of shape (n_samples,)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).normal(size=(100, 3))
+        >>> clf = DAnoGAN(n_generators=2, n_epochs=1, xzx_epochs=0, random_state=0).fit(X)
+        >>> bool(np.allclose(clf.decision_function(X), clf.decision_scores_))
+        True
         """
         check_is_fitted(self, ["detector_"])
         return -self.detector_.score_samples(X)

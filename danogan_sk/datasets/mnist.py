@@ -406,6 +406,24 @@ def load_fashion_mnist(
     Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot;
     each has 6,000 training and 1,000 test images.
 
+    Parameters
+    ----------
+    subset : {"train", "test", "all"}, default="train"
+        Which part; ``"all"`` is the training images followed by the test images.
+    data_home : str or path-like, optional
+        Folder holding ``fashion-mnist/``; see :func:`get_data_home`.
+    download : bool, default=True
+        Download missing files from ``mirrors`` into ``data_home``.
+    mirrors : sequence of str, optional
+        Base URLs to try in order.
+    verify : bool, default=True
+        Check the md5 of each file's decompressed content.
+
+    Returns
+    -------
+    images : ndarray of shape (n, 28, 28), uint8
+    labels : ndarray of shape (n,), int64
+
     Examples
     --------
     >>> from danogan_sk.datasets.mnist import load_fashion_mnist
