@@ -15,7 +15,7 @@ import math
 import os
 import sys
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -565,15 +565,9 @@ def fit_networks(
             f"Training interrupted; the checkpoint of the last finished epoch is in {checkpoint}. "
             "Fit again with the same data, parameters and checkpoint_dir to resume."
         ) from None
-    if "reconstruction_error_after_xzx" not in run.history:
-        run.history["reconstruction_error_after_xzx"].append(
-            reconstruction_error(run.nets, data[run.monitor_rows])
-        )
+    run.history["reconstruction_error_after_xzx"].append(
+        reconstruction_error(run.nets, data[run.monitor_rows])
+    )
     run.nets.eval()
     state = {name: tensor.detach().cpu().clone() for name, tensor in run.nets.state_dict().items()}
     return TrainingResult(state, {name: np.asarray(values) for name, values in run.history.items()})
-
-
-def config_as_dict(config: TrainingConfig) -> dict:
-    """The settings as a plain dict (for records and cache keys)."""
-    return asdict(config)
