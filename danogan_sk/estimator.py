@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted, check_memory, validate_dat
 
 from . import __version__
 from .nn import DAnoGANNetworks, NetworkSpec, empty_networks
-from .scoring import anomaly_score, score_components
+from .scoring import anomaly_score, score_components, term_spreads
 from .training import TrainingConfig, TrainingResult, fit_networks
 
 __all__ = ["DAnoGANDetector", "THESIS_PARAMS"]
@@ -48,6 +48,8 @@ THESIS_PARAMS: dict = {
     "base_channels": 32,
     "max_channels": 256,
     "alpha": 0.9,
+    "critic_weight": 0.0,
+    "scale_terms": False,
 }
 
 # Bytes of working memory per input value while scoring: the activations of
@@ -84,9 +86,14 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
     generator, and per-generator encoders map samples back to the latent
     space. A query is scored by how badly its generator reconstructs it and
     how far the classifier's cluster distribution moves between query and
-    reconstruction (thesis eq. 5.1)::
+    reconstruction (thesis eq. 5.1), and, by default, by how unreal the
+    critic finds it::
 
-        A(x) = (1 - alpha) * mean (x - x_hat)^2 + alpha * KL(C(x) || C(x_hat))
+        A(x) = (1 - c) * [(1 - alpha) * mse(x, x_hat) + alpha * KL(C(x) || C(x_hat))] + c * (-D(x))
+
+    with ``c = critic_weight`` and, when ``scale_terms`` is true, each term
+    divided by its interquartile range on the training data. The thesis's
+    score is ``critic_weight=0, scale_terms=False`` (see ``THESIS_PARAMS``).
 
     Fit on normal data only. ``score_samples`` returns ``-A(x)`` (higher is
     more normal, scikit-learn's convention); PyOD's convention is in
@@ -133,9 +140,20 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         (hidden width / 4 for feature vectors).
     max_channels : int, default=256
         Cap on the channels of any convolution.
-    alpha : float in [0, 1], default=0.9
-        Weight of the KL term in the anomaly score. Acts at scoring time:
+    alpha : float in [0, 1], default=0.0
+        Weight of the KL term against the reconstruction error (thesis eq.
+        5.1; the thesis uses 0.9). Acts at scoring time:
         ``set_params(alpha=...)`` on a fitted detector needs no refit.
+    critic_weight : float in [0, 1], default=0.5
+        Weight of the critic term ``-D(x)`` against eq. 5.1's two terms. The
+        critic rates data like the training data as real, so an unfamiliar
+        query gets a low ``D(x)``; this catches anomalies that reconstruct
+        well (thin, low-ink shapes) where the reconstruction error fails.
+        0 gives the thesis's score. Acts at scoring time.
+    scale_terms : bool, default=True
+        Divide each term by its interquartile range on the training data
+        before weighting, so that ``alpha`` and ``critic_weight`` weigh
+        terms of any scale alike, on any data set. Acts at scoring time.
     contamination : float in (0, 0.5], default=0.1
         Expected proportion of outliers, sets ``offset_``. Acts at scoring time.
     image_shape : tuple of int or None, default=None
@@ -181,7 +199,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         Device the networks live on.
     offset_ : float
         ``decision_function = score_samples - offset_``: the ``contamination``
-        percentile of the training scores at the current ``alpha``.
+        percentile of the training scores at the current score settings.
     n_features_in_ : int
         Number of values per sample.
     feature_names_in_ : ndarray of str
@@ -219,6 +237,8 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         "base_channels": _positive_int(),
         "max_channels": _positive_int(),
         "alpha": [Interval(Real, 0, 1, closed="both")],
+        "critic_weight": [Interval(Real, 0, 1, closed="both")],
+        "scale_terms": ["boolean"],
         "contamination": [Interval(Real, 0, 0.5, closed="right")],
         "image_shape": [tuple, list, None],
         "device": [str, torch.device],
@@ -249,7 +269,9 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         entropy_decay: float | str = "auto",
         base_channels: int = 32,
         max_channels: int = 256,
-        alpha: float = 0.9,
+        alpha: float = 0.0,
+        critic_weight: float = 0.5,
+        scale_terms: bool = True,
         contamination: float = 0.1,
         image_shape: tuple[int, ...] | None = None,
         device: str = "auto",
@@ -278,6 +300,8 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         self.base_channels = base_channels
         self.max_channels = max_channels
         self.alpha = alpha
+        self.critic_weight = critic_weight
+        self.scale_terms = scale_terms
         self.contamination = contamination
         self.image_shape = image_shape
         self.device = device
@@ -363,8 +387,10 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
             ``mse``: squared reconstruction error (mean over values, on the
             [-1, 1] scale); ``kl``: ``KL(C(x) || C(x_hat))`` of the cluster
             distributions; ``feature_mse``: squared error between critic
-            features of query and reconstruction; ``cluster``: the generator
-            each query was routed to.
+            features of query and reconstruction; ``critic``: ``-D(x)``, the
+            critic's value of the query negated; ``cluster``: the generator
+            each query was routed to. Raw values: ``scale_terms`` does not
+            apply here.
 
         Examples
         --------
@@ -374,7 +400,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         >>> det = DAnoGANDetector(n_generators=2, n_epochs=1, xzx_epochs=0,
         ...                       random_state=0).fit(X)
         >>> sorted(det.score_components(X[:4]))
-        ['cluster', 'feature_mse', 'kl', 'mse']
+        ['cluster', 'critic', 'feature_mse', 'kl', 'mse']
         """
         check_is_fitted(self)
         return self._components(X, validate=True)
@@ -452,7 +478,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         Returns
         -------
         scores : ndarray of shape (n_samples,)
-            ``-A(x)`` at the current ``alpha``.
+            ``-A(x)`` at the current ``alpha``, ``critic_weight`` and ``scale_terms``.
 
         Examples
         --------
@@ -462,10 +488,13 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         >>> det = DAnoGANDetector(n_generators=2, n_epochs=1, xzx_epochs=0,
         ...                       random_state=0).fit(X)
         >>> scores = det.score_samples(X[:4])
-        >>> bool(np.all(scores <= 0))  # -A(x), and A(x) >= 0
+        >>> scores.shape
+        (4,)
+        >>> _ = det.set_params(critic_weight=0.0, scale_terms=False)  # the thesis's eq. 5.1
+        >>> bool(np.all(det.score_samples(X[:4]) <= 0))  # -A(x), and eq. 5.1 is >= 0
         True
         """
-        return -anomaly_score(self.score_components(X), self._checked_alpha())
+        return -self._anomaly_score(self.score_components(X))
 
     def decision_function(self, X) -> np.ndarray:
         """Shifted scores: negative for outliers, positive for inliers.
@@ -520,25 +549,27 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
 
     @property
     def offset_(self) -> float:
-        """The ``contamination`` percentile of the training scores at the current ``alpha``."""
+        """The ``contamination`` percentile of the training scores at the current score settings."""
         check_is_fitted(self, "_training_components")
-        scores = -anomaly_score(self._training_components, self._checked_alpha())
+        scores = -self._anomaly_score(self._training_components)
         return float(np.percentile(scores, 100.0 * self.contamination))
 
     # ------------------------------------------------------------- helpers
 
-    def _checked_alpha(self) -> float:
-        # alpha and contamination may be changed with set_params after fit,
-        # which does not validate them.
+    def _anomaly_score(self, components: dict[str, np.ndarray]) -> np.ndarray:
+        """``A(x)`` of ``components`` at the current ``alpha``, ``critic_weight`` and ``scale_terms``."""
+        # The scoring-time parameters may be changed with set_params after
+        # fit, which does not validate them.
         self._validate_params()
-        return float(self.alpha)
+        spreads = term_spreads(self._training_components) if self.scale_terms else None
+        return anomaly_score(components, float(self.alpha), float(self.critic_weight), spreads)
 
     def _components(self, X, validate: bool) -> dict[str, np.ndarray]:
         """Score components of ``X``, validated chunk by chunk if ``validate``."""
         compute = lambda batch: score_components(self.networks_, batch)  # noqa: E731
         parts = list(self._in_chunks(X, validate, compute))
         out = {name: np.concatenate([p[name].cpu().numpy() for p in parts]) for name in parts[0]}
-        for name in ("mse", "kl", "feature_mse"):
+        for name in ("mse", "kl", "feature_mse", "critic"):
             out[name] = out[name].astype(np.float64)
         return out
 

@@ -293,18 +293,19 @@ class ConvCritic(nn.Module):
         self.out = nn.Linear(c_in * height * width, 1)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        *inner, last = self.body
-        for conv in inner:
-            x = F.leaky_relu(conv(x), 0.2)
-        features = x
-        x = F.leaky_relu(last(x), 0.2)
-        return self.out(x.flatten(1)).squeeze(1), features
+        features = self.features(x)
+        return self.value_from_features(features), features
 
     def features(self, x: Tensor) -> Tensor:
         """``D_i(x)`` alone, without the stages only the critic value needs."""
         for conv in self.body[:-1]:
             x = F.leaky_relu(conv(x), 0.2)
         return x
+
+    def value_from_features(self, features: Tensor) -> Tensor:
+        """The critic value ``D(x)`` from ``D_i(x)``: the stages after the features."""
+        x = F.leaky_relu(self.body[-1](features), 0.2)
+        return self.out(x.flatten(1)).squeeze(1)
 
     def input_gradient(self, x: Tensor) -> Tensor:
         """Gradient of ``D(x).sum()`` with respect to ``x``, differentiable with respect to the weights.
@@ -415,13 +416,16 @@ class DenseCritic(nn.Module):
         self.out = nn.Linear(width, 1)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        features = F.leaky_relu(self.first(x), 0.2)
-        x = F.leaky_relu(self.second(features), 0.2)
-        return self.out(x).squeeze(1), features
+        features = self.features(x)
+        return self.value_from_features(features), features
 
     def features(self, x: Tensor) -> Tensor:
         """``D_i(x)`` alone."""
         return F.leaky_relu(self.first(x), 0.2)
+
+    def value_from_features(self, features: Tensor) -> Tensor:
+        """The critic value ``D(x)`` from ``D_i(x)``."""
+        return self.out(F.leaky_relu(self.second(features), 0.2)).squeeze(1)
 
     def input_gradient(self, x: Tensor) -> Tensor:
         """As :meth:`ConvCritic.input_gradient`, for the fully connected critic."""

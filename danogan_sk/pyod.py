@@ -36,7 +36,7 @@ class DAnoGAN(BaseDetector):
     ----------
     contamination : float in (0, 0.5], default=0.1
         Expected proportion of outliers in the training data.
-    n_generators, latent_dim, n_epochs, xzx_epochs, batch_size, n_critic, lr_generator, lr_critic, lr_encoder, lr_classifier, lr_bandit, lr_xzx, gp_weight, classifier_weight, bandit, entropy_weight, entropy_decay, base_channels, max_channels, alpha, image_shape, device, memory, checkpoint_dir, random_state, verbose
+    n_generators, latent_dim, n_epochs, xzx_epochs, batch_size, n_critic, lr_generator, lr_critic, lr_encoder, lr_classifier, lr_bandit, lr_xzx, gp_weight, classifier_weight, bandit, entropy_weight, entropy_decay, base_channels, max_channels, alpha, critic_weight, scale_terms, image_shape, device, memory, checkpoint_dir, random_state, verbose
         As in :class:`~danogan_sk.DAnoGANDetector`.
 
     Attributes
@@ -83,7 +83,9 @@ class DAnoGAN(BaseDetector):
         entropy_decay: float | str = "auto",
         base_channels: int = 32,
         max_channels: int = 256,
-        alpha: float = 0.9,
+        alpha: float = 0.0,
+        critic_weight: float = 0.5,
+        scale_terms: bool = True,
         image_shape: tuple[int, ...] | None = None,
         device: str = "auto",
         memory=None,
@@ -112,6 +114,8 @@ class DAnoGAN(BaseDetector):
         self.base_channels = base_channels
         self.max_channels = max_channels
         self.alpha = alpha
+        self.critic_weight = critic_weight
+        self.scale_terms = scale_terms
         self.image_shape = image_shape
         self.device = device
         self.memory = memory
@@ -160,7 +164,7 @@ class DAnoGAN(BaseDetector):
         return self
 
     def decision_function(self, X) -> np.ndarray:
-        """Anomaly score ``A(x)`` at the current ``alpha``; higher is more abnormal.
+        """Anomaly score ``A(x)`` at the current score settings; higher is more abnormal.
 
         Parameters
         ----------

@@ -1,4 +1,11 @@
-"""Anomaly score components and their combination (thesis section 5.4, eq. 5.1)."""
+"""Anomaly score components and their combination (thesis section 5.4, eq. 5.1).
+
+The thesis scores a query by its reconstruction error and the KL term
+(eq. 5.1). Two label-free extensions are available: the critic's value as a
+third term (``critic_weight``), and dividing each term by its spread on the
+training data (``term_spreads``) so that the weights mean the same on every
+data set.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +15,12 @@ from torch import Tensor
 
 from .nn import DAnoGANNetworks
 
-__all__ = ["COMPONENTS", "score_components", "anomaly_score"]
+__all__ = ["COMPONENTS", "SCORED_TERMS", "score_components", "term_spreads", "anomaly_score"]
 
 #: The per-sample terms :func:`score_components` returns.
-COMPONENTS = ("mse", "kl", "feature_mse", "cluster")
+COMPONENTS = ("mse", "kl", "feature_mse", "critic", "cluster")
+#: The components :func:`anomaly_score` combines.
+SCORED_TERMS = ("mse", "kl", "critic")
 
 
 @torch.no_grad()
@@ -32,7 +41,11 @@ def score_components(nets: DAnoGANNetworks, x: Tensor) -> dict[str, Tensor]:
         ``kl``: ``KL(C(x) || C(x_hat))`` between the classifier's cluster
         distributions of query and reconstruction; ``feature_mse``: mean
         squared error between their critic features ``D_i``; ``cluster``:
-        the cluster the query was routed to.
+        ``critic``: ``-D(x)``, the critic's value of the query negated (the
+        critic rates real-looking data high, so a query unlike the training
+        data gets a high ``critic``; the same discrimination signal AnoGAN
+        adds to its residual); ``cluster``: the cluster the query was routed
+        to.
     """
     rec = nets.reconstruct(x)
     _, features_rec = nets.critic(rec.reconstruction)
@@ -42,16 +55,66 @@ def score_components(nets: DAnoGANNetworks, x: Tensor) -> dict[str, Tensor]:
         "mse": (x - rec.reconstruction).pow(2).flatten(1).mean(1),
         "kl": (log_q.exp() * (log_q - log_r)).sum(1),
         "feature_mse": (rec.features - features_rec).pow(2).flatten(1).mean(1),
+        "critic": -nets.critic.value_from_features(rec.features),
         "cluster": rec.cluster,
     }
 
 
-def anomaly_score(components: dict[str, np.ndarray], alpha: float) -> np.ndarray:
-    """Eq. 5.1: ``A(x) = (1 - alpha) * mse + alpha * KL``; higher is more anomalous.
+def term_spreads(components: dict[str, np.ndarray]) -> dict[str, float]:
+    """A positive scale for each scored term: its interquartile range.
+
+    Falls back to the standard deviation, then to 1, when the range is zero
+    (a term constant on the reference data).
+
+    Parameters
+    ----------
+    components : dict of ndarray
+        Components of normal reference data (the training set, or a normal
+        validation split); no labels are involved.
+
+    Examples
+    --------
+    >>> term_spreads({"mse": np.arange(5.0), "kl": np.zeros(5), "critic": np.array([0, 0, 0, 0, 5.0])})
+    {'mse': 2.0, 'kl': 1.0, 'critic': 2.0}
+    """
+    spreads = {}
+    for name in SCORED_TERMS:
+        values = np.asarray(components[name], dtype=np.float64)
+        q1, q3 = np.percentile(values, [25, 75])
+        spreads[name] = 1.0
+        for candidate in (q3 - q1, np.std(values)):
+            if np.isfinite(candidate) and candidate > 0:
+                spreads[name] = float(candidate)
+                break
+    return spreads
+
+
+def anomaly_score(
+    components: dict[str, np.ndarray],
+    alpha: float,
+    critic_weight: float = 0.0,
+    spreads: dict[str, float] | None = None,
+) -> np.ndarray:
+    """Eq. 5.1, optionally with the critic term and scaled terms; higher is more anomalous.
+
+    ``A(x) = (1 - c) * ((1 - alpha) * mse + alpha * KL) + c * critic`` with
+    ``c = critic_weight``; ``critic_weight=0`` and no ``spreads`` is the
+    thesis's eq. 5.1 exactly. With ``spreads`` every term is first divided
+    by its spread (see :func:`term_spreads`).
 
     Examples
     --------
     >>> anomaly_score({"mse": np.array([1.0, 0.0]), "kl": np.array([0.0, 2.0])}, 0.5)
     array([0.5, 1. ])
+    >>> comps = {"mse": np.array([1.0, 0.0]), "kl": np.zeros(2), "critic": np.array([0.0, 4.0])}
+    >>> anomaly_score(comps, 0.0, critic_weight=0.5, spreads={"mse": 1.0, "kl": 1.0, "critic": 4.0})
+    array([0.5, 0.5])
     """
-    return (1.0 - alpha) * components["mse"] + alpha * components["kl"]
+    names = SCORED_TERMS if critic_weight else ("mse", "kl")
+    terms = {name: np.asarray(components[name]) for name in names}
+    if spreads is not None:
+        terms = {name: value / spreads[name] for name, value in terms.items()}
+    score = (1.0 - alpha) * terms["mse"] + alpha * terms["kl"]
+    if critic_weight:
+        score = (1.0 - critic_weight) * score + critic_weight * terms["critic"]
+    return score

@@ -106,9 +106,9 @@ def test_time_budget_sets_epochs_from_a_timed_epoch():
 
 
 def test_validation_alpha_balances_the_spreads():
-    comps = {"mse": np.linspace(0, 4, 9), "kl": np.linspace(0, 1, 9)}
+    comps = {"mse": np.linspace(0, 4, 9), "kl": np.linspace(0, 1, 9), "critic": np.zeros(9)}
     assert validation_alpha(comps) == pytest.approx(0.8)
-    assert validation_alpha({"mse": np.ones(5), "kl": np.zeros(5)}) == 0.5
+    assert validation_alpha({"mse": np.ones(5), "kl": np.zeros(5), "critic": np.zeros(5)}) == 0.5
 
 
 def test_dagan_rows_oracle_and_figures(tmp_path):
@@ -120,7 +120,9 @@ def test_dagan_rows_oracle_and_figures(tmp_path):
     records = run_benchmark("toy", ["D-AnoGAN"], [0], tmp_path, Budget(epochs=1), [2],
                             pool_loader=lambda seed: pool, progress=lambda line: None)
     assert torch.equal(state, torch.random.get_rng_state())
-    assert {r["row"] for r in records} == {"D-AnoGAN (alpha=0.9)", "D-AnoGAN (alpha from validation)"}
+    assert {r["row"] for r in records} == {
+        "D-AnoGAN (alpha=0.9)", "D-AnoGAN (alpha from validation)", "D-AnoGAN (default score)"
+    }
     assert all(len(r["alpha_auc"]) == 11 and 0 < r["params"]["validation_alpha"] < 1 for r in records)
     write_results(records, tmp_path)
     table = (tmp_path / "table_toy.md").read_text()

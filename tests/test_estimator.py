@@ -38,11 +38,14 @@ def fitted():
     return DAnoGANDetector(**TINY).fit(X), X
 
 
+SCORE_DEFAULTS = dict(alpha=0.0, critic_weight=0.5, scale_terms=True)
+
+
 def test_alpha_changes_scores_without_training(fitted):
     det, X = fitted
     weights = {k: v.clone() for k, v in det.networks_.state_dict().items()}
     components = det.score_components(X)
-    det.set_params(alpha=0.0)
+    det.set_params(alpha=0.0, critic_weight=0.0, scale_terms=False)
     np.testing.assert_allclose(det.score_samples(X), -components["mse"])
     det.set_params(alpha=1.0)
     np.testing.assert_allclose(det.score_samples(X), -components["kl"])
@@ -51,6 +54,36 @@ def test_alpha_changes_scores_without_training(fitted):
         det.score_samples(X), -(0.1 * components["mse"] + 0.9 * components["kl"])
     )
     assert all(torch.equal(v, weights[k]) for k, v in det.networks_.state_dict().items())
+    det.set_params(**SCORE_DEFAULTS)
+
+
+def iqr(values):
+    q1, q3 = np.percentile(values, [25, 75])
+    return q3 - q1
+
+
+def test_critic_weight_and_term_scaling_act_at_scoring_time(fitted):
+    det, X = fitted
+    train = det.score_components(X)  # the fixture scores its own training data
+    query = X[:10] + 1.0
+    components = det.score_components(query)
+    det.set_params(alpha=0.0, critic_weight=1.0, scale_terms=False)
+    np.testing.assert_allclose(det.score_samples(query), -components["critic"])
+    det.set_params(alpha=0.0, critic_weight=0.0, scale_terms=True)
+    np.testing.assert_allclose(det.score_samples(query), -components["mse"] / iqr(train["mse"]))
+    det.set_params(**SCORE_DEFAULTS)
+    expected = 0.5 * components["mse"] / iqr(train["mse"]) + 0.5 * components["critic"] / iqr(train["critic"])
+    np.testing.assert_allclose(det.score_samples(query), -expected)
+    # offset_ follows the same settings: the contamination share of training samples is flagged.
+    assert np.mean(det.predict(X) == -1) == pytest.approx(det.contamination, abs=1.5 / len(X))
+
+
+def test_critic_component_is_the_negated_critic_value(fitted):
+    det, X = fitted
+    network_input = torch.from_numpy(det._to_network_input(X.astype(np.float64)))
+    with torch.no_grad():
+        value, _ = det.networks_.critic(network_input)
+    np.testing.assert_allclose(det.score_components(X)["critic"], -value.numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_contamination_moves_the_threshold_without_training(fitted):
@@ -73,7 +106,7 @@ def test_scoring_time_parameters_are_validated(fitted):
 def test_score_components_are_finite_and_consistent(fitted):
     det, X = fitted
     components = det.score_components(X)
-    assert set(components) == {"mse", "kl", "feature_mse", "cluster"}
+    assert set(components) == {"mse", "kl", "feature_mse", "critic", "cluster"}
     for name in ("mse", "kl", "feature_mse"):
         assert components[name].shape == (len(X),)
         assert np.all(np.isfinite(components[name]))
