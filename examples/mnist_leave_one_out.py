@@ -11,7 +11,8 @@ batch 128, 500 + 500 epochs) on a GPU. Without one, it runs a CPU budget on
 decay of 0.999 per bandit step keeps the prior uniform for thousands of
 steps, longer than a short run lasts.
 
-Prints the ROC AUC at the thesis's ``alpha = 0.9`` and of each score term,
+Prints the ROC AUC at the thesis's ``alpha = 0.9``, of each score term and
+of the detector's default score,
 the digits each generator took, and saves ``bandit_probabilities.png``: the
 bandit's prior over the generators after every epoch (the thesis's figure
 5.4), from ``history_["bandit_probabilities"]``. Run with ``DANOGAN_FAST=1``
@@ -54,11 +55,16 @@ print(f"held-out digit {HELD_OUT_DIGIT}: training on {len(X_train)} images of th
 detector = DAnoGANDetector(**params, random_state=0, verbose=1).fit(X_train)
 
 parts = detector.score_components(X_test)
-anomaly_score = -detector.score_samples(X_test)  # A(x) at alpha = 0.9
-print(f"ROC AUC (alpha={detector.alpha}): {roc_auc_score(y_test, anomaly_score):.3f}")
+anomaly_score = -detector.score_samples(X_test)  # THESIS_PARAMS: eq. 5.1 at alpha = 0.9
+print(f"ROC AUC (eq. 5.1, alpha={detector.alpha}): {roc_auc_score(y_test, anomaly_score):.3f}")
 print(f"ROC AUC of the reconstruction error (alpha=0): {roc_auc_score(y_test, parts['mse']):.3f}")
 print(f"ROC AUC of the KL term (alpha=1): {roc_auc_score(y_test, parts['kl']):.3f}")
 print(f"ROC AUC of the critic-feature error: {roc_auc_score(y_test, parts['feature_mse']):.3f}")
+print(f"ROC AUC of the critic term -D(x): {roc_auc_score(y_test, parts['critic']):.3f}")
+# The detector's default score, from the same networks: no refit.
+detector.set_params(alpha=0.0, critic_weight=0.5, scale_terms=True)
+print(f"ROC AUC (default score: pixel error + critic, scaled): "
+      f"{roc_auc_score(y_test, -detector.score_samples(X_test)):.3f}")
 
 # Which digits each generator covers: the classifier routes every training
 # image to one generator; the bandit's prior says how much each is used.
