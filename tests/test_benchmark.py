@@ -176,3 +176,24 @@ def test_real_mnist_split_and_the_pixel_floor(shared_data_home, tmp_path):
                             pool_loader=lambda seed: pool, progress=lambda line: None)
     assert json.loads(records[0]["budget_key"])["max_train"] == 500
     assert records[0]["auc"] > 0.9  # digit 0 is far from every other digit in pixel space
+
+
+def test_ablation_methods_label_their_rows_and_change_the_detector(tmp_path):
+    from danogan_sk.benchmark.methods import METHODS
+
+    pool = _toy_pool(n_per_class=30, side=16)
+    records = run_benchmark("toy", ["D-AnoGAN without bandit", "D-AnoGAN without xzx"], [0], tmp_path,
+                            Budget(epochs=1), [2], pool_loader=lambda seed: pool,
+                            progress=lambda line: None)
+    rows = {r["row"]: r for r in records}
+    assert set(rows) == {
+        f"D-AnoGAN without {part} ({kind})"
+        for part in ("bandit", "xzx")
+        for kind in ("alpha=0.9", "alpha from validation", "default score")
+    }
+    # No alpha grid: the oracle row stays the main model's.
+    assert not any(r["alpha_auc"] for r in records)
+    assert rows["D-AnoGAN without bandit (default score)"]["params"]["bandit"] is False
+    assert rows["D-AnoGAN without xzx (default score)"]["params"]["xzx_epochs"] == 0
+    model = METHODS["D-AnoGAN without xzx"].make(0, 10)
+    assert model.params == {"xzx_epochs": 0}

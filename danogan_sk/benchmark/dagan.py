@@ -78,7 +78,11 @@ class DAnoGANModel:
         ``random_state`` of the detector and of the validation split.
     epochs : int
         Phase 1 epochs; phase 2 ("xzx") gets a fifth of them, at least one,
-        the ratio of the detector's defaults.
+        the ratio of the detector's defaults, unless ``params`` sets
+        ``xzx_epochs``.
+    label : str, default="D-AnoGAN"
+        Prefix of the row names. Only the model labelled ``"D-AnoGAN"``
+        records the alpha grid, so that the oracle row is the main model's.
     **params
         Any other public ``DAnoGANDetector`` parameter.
 
@@ -89,22 +93,20 @@ class DAnoGANModel:
     >>> model = DAnoGANModel(seed=0, epochs=1, n_generators=2).fit(X)  # doctest: +SKIP
     >>> rows, grid = model.score_variants(X)  # doctest: +SKIP
     >>> sorted(rows)  # doctest: +SKIP
-    ['D-AnoGAN (alpha from validation)', 'D-AnoGAN (alpha=0.9)']
+    ['D-AnoGAN (alpha from validation)', 'D-AnoGAN (alpha=0.9)', 'D-AnoGAN (default score)']
     """
 
-    def __init__(self, seed: int, epochs: int, **params) -> None:
+    def __init__(self, seed: int, epochs: int, label: str = "D-AnoGAN", **params) -> None:
         self.seed = seed
         self.epochs = epochs
+        self.label = label
         self.params = params
 
     def fit(self, X: np.ndarray) -> "DAnoGANModel":
         split = normal_validation_split(X, VALIDATION_FRACTION, random_state=self.seed)
-        self.detector_ = DAnoGANDetector(
-            n_epochs=self.epochs,
-            xzx_epochs=max(1, self.epochs // 5),
-            random_state=self.seed,
-            **self.params,
-        ).fit(split.X_fit)
+        settings = dict(n_epochs=self.epochs, xzx_epochs=max(1, self.epochs // 5),
+                        random_state=self.seed)
+        self.detector_ = DAnoGANDetector(**{**settings, **self.params}).fit(split.X_fit)
         self.alpha_ = validation_alpha(self.detector_.score_components(split.X_val))
         return self
 
@@ -117,6 +119,9 @@ class DAnoGANModel:
             # Through the public API, as a user gets it (one more pass over X).
             ROW_DEFAULT: -self.detector_.score_samples(X),
         }
+        if self.label != "D-AnoGAN":
+            rows = {name.replace("D-AnoGAN", self.label, 1): value for name, value in rows.items()}
+            return rows, {}
         grid = {alpha: anomaly_score(components, alpha) for alpha in ALPHA_GRID}
         return rows, grid
 

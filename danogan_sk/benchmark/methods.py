@@ -188,10 +188,15 @@ def _alad(seed, epochs, n_features):
     return ALAD(epochs=epochs, preprocessing=False, verbose=0)
 
 
-def _dagan(seed: int, epochs: int):
-    from .dagan import DAnoGANModel
+def _dagan(label: str = "D-AnoGAN", **params):
+    """``make`` of a D-AnoGAN method; ``params`` are the ablation's detector settings."""
 
-    return DAnoGANModel(seed, epochs)
+    def make(seed: int, epochs: int):
+        from .dagan import DAnoGANModel
+
+        return DAnoGANModel(seed, epochs, label=label, **params)
+
+    return make
 
 
 def _fanogan(seed: int, epochs: int):
@@ -219,7 +224,13 @@ def _registry(methods: list[Method]) -> dict[str, Method]:
 #: Every method ``danogan bench`` knows, by name.
 METHODS: dict[str, Method] = _registry(
     [
-        Method("D-AnoGAN", _dagan, True, "this package's model; fixed, validation and oracle alpha"),
+        Method("D-AnoGAN", _dagan(), True,
+               "this package's model; eq. 5.1 at fixed, validation and oracle alpha; default score"),
+        # Ablations (thesis table 5.6): not run unless named in --methods.
+        Method("D-AnoGAN without bandit", _dagan("D-AnoGAN without bandit", bandit=False), True,
+               "ablation: uniform prior over the generators"),
+        Method("D-AnoGAN without xzx", _dagan("D-AnoGAN without xzx", xzx_epochs=0), True,
+               "ablation: no phase 2, encoders trained on generated samples only"),
         Method("raw-pixel 1-NN", lambda seed, epochs: RawPixelNN(), False,
                "distance to the nearest training image (no learning)"),
         _pyod("KNN", "PyOD KNN (k=5, largest distance), standardised pixels", False, _knn),
