@@ -197,3 +197,21 @@ def test_ablation_methods_label_their_rows_and_change_the_detector(tmp_path):
     assert rows["D-AnoGAN without xzx (default score)"]["params"]["xzx_epochs"] == 0
     model = METHODS["D-AnoGAN without xzx"].make(0, 10)
     assert model.params == {"xzx_epochs": 0}
+
+
+def test_time_curve_averages_classes_per_budget(tmp_path):
+    pytest.importorskip("matplotlib")
+    from danogan_sk.benchmark.plots import time_curve, time_curve_points
+
+    pool = _toy_pool(n_per_class=30, side=16)
+    outs = []
+    for epochs in (1, 2):
+        out = tmp_path / f"e{epochs}"
+        run_benchmark("toy", ["raw-pixel 1-NN"], [0], out, Budget(epochs=epochs), [1, 2],
+                      pool_loader=lambda seed: pool, progress=lambda line: None)
+        outs.append(out)
+    points = time_curve_points(outs, "toy")
+    assert len(points) == 2 and set(points["n_classes"]) == {2}
+    records = [r for r in harness.read_runs(outs[0])]
+    assert points["auc"].iloc[0] == pytest.approx(np.mean([r["auc"] for r in records]))
+    assert time_curve(outs, "toy", tmp_path / "curve.png").stat().st_size > 0

@@ -12,6 +12,9 @@ Everything is drawn from the files the harness wrote (``runs.jsonl`` and
   squared-error heat maps, normal then anomalous (figure 4.9);
 * ``latent_<run>.png``: a 2-D t-SNE of the latent codes of normal
   and anomalous test samples (figure 5.5).
+
+:func:`time_curve` draws across folders: mean AUC against training minutes,
+one point per budget (one folder per budget).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 from .dagan import FIXED_ALPHA
 from .harness import read_runs
 
-__all__ = ["make_figures"]
+__all__ = ["make_figures", "time_curve_points", "time_curve"]
 
 
 def _pyplot():
@@ -193,3 +196,58 @@ def make_figures(out: str | Path, datasets: list[str] | None = None) -> list[Pat
             written.append(reconstruction_figure(out, path, title, out / f"reconstructions_{name}.png"))
             written.append(latent_figure(out, path, title, out / f"latent_{name}.png"))
     return written
+
+
+def time_curve_points(outs: list[str | Path], dataset: str, rows: list[str] | None = None):
+    """Mean AUC over classes and mean fit minutes of each (row, budget folder).
+
+    Parameters
+    ----------
+    outs : list of path
+        Benchmark folders, one per budget.
+    dataset : str
+    rows : list of str, optional
+        Table rows to keep (default: every row found).
+
+    Returns
+    -------
+    DataFrame
+        Columns ``row``, ``folder``, ``minutes`` (mean fit time), ``auc``
+        (mean over classes within a seed, then over seeds), ``n_classes``,
+        ``n_seeds``.
+    """
+    import pandas as pd
+
+    points = []
+    for out in outs:
+        frame = pd.DataFrame.from_records(read_runs(out))
+        frame = frame[frame["dataset"] == dataset]
+        for row, part in frame.groupby("row"):
+            if rows is not None and row not in rows:
+                continue
+            per_seed = part.groupby("seed")["auc"].mean()
+            points.append({
+                "row": row, "folder": str(out),
+                "minutes": part.drop_duplicates(["anomaly_class", "seed"])["fit_seconds"].mean() / 60,
+                "auc": float(per_seed.mean()),
+                "n_classes": part["anomaly_class"].nunique(), "n_seeds": len(per_seed),
+            })
+    return pd.DataFrame(points, columns=["row", "folder", "minutes", "auc", "n_classes", "n_seeds"])
+
+
+def time_curve(outs: list[str | Path], dataset: str, path: str | Path,
+               rows: list[str] | None = None) -> Path:
+    """Figure: mean AUC against mean training minutes, a line per row across the budgets."""
+    points = time_curve_points(outs, dataset, rows)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for row, part in points.groupby("row", sort=False):
+        part = part.sort_values("minutes")
+        ax.plot(part["minutes"], part["auc"], marker="o", label=row)
+    ax.set_xscale("log")
+    ax.set_xlabel("mean training time per model (minutes, log scale)")
+    ax.set_ylabel(f"mean ROC AUC over the classes of {dataset}")
+    ax.axhline(0.5, color="gray", lw=0.8, ls=":")
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    return _save(fig, Path(path))
