@@ -215,3 +215,12 @@ def test_time_curve_averages_classes_per_budget(tmp_path):
     records = [r for r in harness.read_runs(outs[0])]
     assert points["auc"].iloc[0] == pytest.approx(np.mean([r["auc"] for r in records]))
     assert time_curve(outs, "toy", tmp_path / "curve.png").stat().st_size > 0
+
+
+def test_dagan_default_row_is_what_the_detector_returns():
+    from danogan_sk.benchmark.dagan import ROW_DEFAULT, DAnoGANModel
+
+    X = np.random.default_rng(0).random((80, 1, 8, 8), dtype=np.float32)
+    model = DAnoGANModel(seed=0, epochs=1, n_generators=2, base_channels=4, batch_size=16).fit(X)
+    rows, _ = model.score_variants(X[:20])
+    np.testing.assert_allclose(rows[ROW_DEFAULT], -model.detector_.score_samples(X[:20]), rtol=1e-6)
