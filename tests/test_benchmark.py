@@ -224,3 +224,17 @@ def test_dagan_default_row_is_what_the_detector_returns():
     model = DAnoGANModel(seed=0, epochs=1, n_generators=2, base_channels=4, batch_size=16).fit(X)
     rows, _ = model.score_variants(X[:20])
     np.testing.assert_allclose(rows[ROW_DEFAULT], -model.detector_.score_samples(X[:20]), rtol=1e-6)
+
+
+def test_table_mean_uses_only_seeds_that_have_every_class():
+    from danogan_sk.benchmark.tables import auc_table, runs_frame
+
+    def record(anomaly_class, seed, auc):
+        return {"dataset": "toy", "anomaly_class": anomaly_class, "method": "m", "row": "m",
+                "seed": seed, "auc": auc, "fit_seconds": 1.0, "alpha_auc": {}, "budget_key": "b"}
+
+    # Seed 1 has class "a" only (still running): it must not enter the mean.
+    records = [record("a", 0, 0.9), record("b", 0, 0.5), record("a", 1, 0.1)]
+    row = next(line for line in auc_table(runs_frame(records), "toy").splitlines() if line.startswith("| m |"))
+    cells = [c.strip().strip("*") for c in row.split("|")[1:-1]]
+    assert cells[3] == "0.700"  # (0.9 + 0.5) / 2 from seed 0 alone

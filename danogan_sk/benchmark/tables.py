@@ -68,7 +68,8 @@ def auc_table(frame: pd.DataFrame, dataset: str, class_order: list[str] | None =
     -------
     str
         The table; the mean column is the mean over classes within a seed,
-        then mean (+- std) over seeds, over the classes present.
+        then mean (+- std) over the seeds that have every class (over all
+        seeds, each on the classes it has, while none is complete).
     """
     data = frame[frame["dataset"] == dataset]
     data = pd.concat([data, oracle_frame(data)])
@@ -82,7 +83,7 @@ def auc_table(frame: pd.DataFrame, dataset: str, class_order: list[str] | None =
         by_class = part.pivot_table(index="seed", columns="anomaly_class", values="auc")
         cells[row] = {c: _cell(by_class[c].dropna().to_numpy()) for c in classes if c in by_class}
         means[row] = {c: float(by_class[c].mean()) for c in classes if c in by_class}
-        per_seed = by_class.reindex(columns=[c for c in classes if c in by_class]).mean(axis=1)
+        per_seed = _complete_seeds(by_class.reindex(columns=[c for c in classes if c in by_class]))
         cells[row]["mean"] = _cell(per_seed.to_numpy())
         means[row]["mean"] = float(per_seed.mean())
         fit = part.drop_duplicates(["anomaly_class", "seed"])["fit_seconds"]
@@ -108,6 +109,16 @@ def auc_table(frame: pd.DataFrame, dataset: str, class_order: list[str] | None =
         label = f"*{row}*" if row == ORACLE_ROW else row
         lines.append(f"| {label} | " + " | ".join(out) + f" | {cells[row]['fit s']} |")
     return "\n".join(lines)
+
+
+def _complete_seeds(by_class: pd.DataFrame) -> pd.Series:
+    """Mean over classes of each seed, over the seeds that have every class when there are any.
+
+    A seed still running has fewer classes; mixing its mean with complete
+    seeds' would compare means over different classes.
+    """
+    complete = by_class.dropna()
+    return (complete if len(complete) else by_class).mean(axis=1)
 
 
 def _class_sort_key(name: str):
