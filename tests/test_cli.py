@@ -28,6 +28,9 @@ def test_run_prints_an_auc_per_anomaly_and_saves_the_detector(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| low_contrast_fork |" in out and "| mixed_bolts |" in out
     results = json.loads((tmp_path / "results.json").read_text())
-    assert 0.0 <= results["low_contrast_fork"] <= 1.0
-    assert 0.0 <= results["mixed_bolts"] <= 1.0
+    for name in ("low_contrast_fork", "mixed_bolts"):
+        assert 0.0 <= results[name] <= 1.0
+        assert 0.0 <= results[name + " (thesis eq. 5.1)"] <= 1.0
+        assert f"| {name} | {results[name]:.3f} | {results[name + ' (thesis eq. 5.1)']:.3f} |" in out
+    assert results["critic_weight"] == 0.5 and results["scale_terms"] is True
     assert (tmp_path / "detector.joblib").exists()
