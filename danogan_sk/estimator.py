@@ -494,7 +494,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         >>> bool(np.all(det.score_samples(X[:4]) <= 0))  # -A(x), and eq. 5.1 is >= 0
         True
         """
-        return -self._anomaly_score(self.score_components(X))
+        return -self.anomaly_score_from_components(self.score_components(X))
 
     def decision_function(self, X) -> np.ndarray:
         """Shifted scores: negative for outliers, positive for inliers.
@@ -551,18 +551,47 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
     def offset_(self) -> float:
         """The ``contamination`` percentile of the training scores at the current score settings."""
         check_is_fitted(self, "_training_components")
-        scores = -self._anomaly_score(self._training_components)
+        scores = -self.anomaly_score_from_components(self._training_components)
         return float(np.percentile(scores, 100.0 * self.contamination))
 
-    # ------------------------------------------------------------- helpers
+    def anomaly_score_from_components(self, components: dict[str, np.ndarray]) -> np.ndarray:
+        """``A(x)`` from terms already computed by :meth:`score_components`.
 
-    def _anomaly_score(self, components: dict[str, np.ndarray]) -> np.ndarray:
-        """``A(x)`` of ``components`` at the current ``alpha``, ``critic_weight`` and ``scale_terms``."""
+        ``score_samples(X)`` is ``-anomaly_score_from_components(score_components(X))``;
+        computing the components once and combining them here scores the
+        same samples at several settings without another pass through the
+        networks.
+
+        Parameters
+        ----------
+        components : dict of ndarray
+            The output of :meth:`score_components` on the query samples.
+
+        Returns
+        -------
+        anomaly_scores : ndarray of shape (n_samples,)
+            ``A(x)`` at the current ``alpha``, ``critic_weight`` and
+            ``scale_terms``; higher is more anomalous.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from danogan_sk import DAnoGANDetector
+        >>> X = np.random.default_rng(0).normal(size=(100, 3))
+        >>> det = DAnoGANDetector(n_generators=2, n_epochs=1, xzx_epochs=0,
+        ...                       random_state=0).fit(X)
+        >>> parts = det.score_components(X[:4])
+        >>> bool(np.allclose(det.anomaly_score_from_components(parts), -det.score_samples(X[:4])))
+        True
+        """
+        check_is_fitted(self, "_training_components")
         # The scoring-time parameters may be changed with set_params after
         # fit, which does not validate them.
         self._validate_params()
         spreads = term_spreads(self._training_components) if self.scale_terms else None
         return anomaly_score(components, float(self.alpha), float(self.critic_weight), spreads)
+
+    # ------------------------------------------------------------- helpers
 
     def _components(self, X, validate: bool) -> dict[str, np.ndarray]:
         """Score components of ``X``, validated chunk by chunk if ``validate``."""

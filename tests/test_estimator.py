@@ -78,6 +78,18 @@ def test_critic_weight_and_term_scaling_act_at_scoring_time(fitted):
     assert np.mean(det.predict(X) == -1) == pytest.approx(det.contamination, abs=1.5 / len(X))
 
 
+def test_anomaly_score_from_components_is_what_score_samples_negates(fitted):
+    det, X = fitted
+    components = det.score_components(X[:15])
+    for settings in (dict(alpha=0.9, critic_weight=0.0, scale_terms=False), SCORE_DEFAULTS):
+        det.set_params(**settings)
+        np.testing.assert_allclose(det.anomaly_score_from_components(components), -det.score_samples(X[:15]))
+    det.set_params(alpha=2.0)
+    with pytest.raises(ValueError, match="alpha"):
+        det.anomaly_score_from_components(components)
+    det.set_params(**SCORE_DEFAULTS)
+
+
 def test_critic_component_is_the_negated_critic_value(fitted):
     det, X = fitted
     network_input = torch.from_numpy(det._to_network_input(X.astype(np.float64)))

@@ -107,9 +107,6 @@ class DAnoGANModel:
         settings = dict(n_epochs=self.epochs, xzx_epochs=max(1, self.epochs // 5),
                         random_state=self.seed)
         self.detector_ = DAnoGANDetector(**{**settings, **self.params}).fit(split.X_fit)
-        # The detector's own term spreads (from its training data), so that the
-        # default-score row needs no second pass over the test set.
-        self.training_spreads_ = term_spreads(self.detector_.score_components(split.X_fit))
         self.alpha_ = validation_alpha(self.detector_.score_components(split.X_val))
         return self
 
@@ -119,19 +116,13 @@ class DAnoGANModel:
         rows = {
             ROW_FIXED: anomaly_score(components, FIXED_ALPHA),
             ROW_VALIDATION: anomaly_score(components, self.alpha_),
-            ROW_DEFAULT: self._default_score(components),
+            ROW_DEFAULT: self.detector_.anomaly_score_from_components(components),
         }
         if self.label != "D-AnoGAN":
             rows = {name.replace("D-AnoGAN", self.label, 1): value for name, value in rows.items()}
             return rows, {}
         grid = {alpha: anomaly_score(components, alpha) for alpha in ALPHA_GRID}
         return rows, grid
-
-    def _default_score(self, components: dict[str, np.ndarray]) -> np.ndarray:
-        """``-detector_.score_samples`` computed from ``components`` (tested equal)."""
-        det = self.detector_
-        spreads = self.training_spreads_ if det.scale_terms else None
-        return anomaly_score(components, det.alpha, det.critic_weight, spreads)
 
     def anomaly_score(self, X: np.ndarray) -> np.ndarray:
         """The label-free row: alpha chosen on normal validation data."""
