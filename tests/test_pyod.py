@@ -95,3 +95,17 @@ def test_defaults_are_the_estimators_defaults():
     adapter = DAnoGAN().get_params()
     for name, value in DAnoGANDetector().get_params().items():
         assert adapter[name] == value, name
+
+
+def test_training_scores_come_from_the_fit_pass(data, monkeypatch):
+    """decision_scores_ are the training data's scores, without a second pass through the networks."""
+    calls = []
+    original = DAnoGANDetector._components
+    monkeypatch.setattr(
+        DAnoGANDetector,
+        "_components",
+        lambda self, X, validate: calls.append(len(X)) or original(self, X, validate),
+    )
+    clf = DAnoGAN(**TINY).fit(data[0])
+    assert calls == [len(data[0])]  # the estimator's own pass, for offset_
+    np.testing.assert_allclose(clf.decision_scores_, clf.decision_function(data[0]), rtol=1e-5, atol=1e-6)
