@@ -26,17 +26,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from yardstick import ThesisTrainer  # noqa: E402
 
-from danogan_sk.nn import NetworkSpec, build_networks  # noqa: E402
-from danogan_sk.training import TrainingConfig, _EpochLog, _Optimizers, _phase1_step  # noqa: E402
+from danogan_sk.nn import NetworkSpec, build_networks, to_fast_layout  # noqa: E402
+from danogan_sk.training import TrainingConfig, _EpochLog, _Optimizers, _phase1_steps  # noqa: E402
 
 _ENTROPY_WEIGHT = 10.0  # any value: the bandit's cost does not depend on it
 
 
 class LibraryCycle:
-    """``n_critic`` calls of the library's phase-1 step, the first one updating everything."""
+    """One library training cycle: the update step, then ``n_critic - 1`` critic-only steps."""
 
     def __init__(self, spec: NetworkSpec, config: TrainingConfig, seed: int) -> None:
-        self.nets = build_networks(spec, seed)
+        self.nets = to_fast_layout(build_networks(spec, seed), "cpu")
         self.nets.train()
         self.opt = _Optimizers(self.nets, config)
         self.config = config
@@ -44,10 +44,7 @@ class LibraryCycle:
 
     def __call__(self, batches: list[torch.Tensor]) -> None:
         log = _EpochLog()
-        for i, real in enumerate(batches):
-            _phase1_step(
-                self.nets, self.opt, real, self.config, self.generator, i == 0, _ENTROPY_WEIGHT, log
-            )
+        _phase1_steps(self.nets, self.opt, batches, self.config, self.generator, True, _ENTROPY_WEIGHT, log)
         log.means()  # the library reads its log once per epoch; count it here
 
 

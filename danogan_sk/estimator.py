@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
 from . import __version__
-from .nn import DAnoGANNetworks, NetworkSpec, empty_networks
+from .nn import DAnoGANNetworks, NetworkSpec, contiguous_state, empty_networks, to_fast_layout
 from .scoring import anomaly_score, score_components, term_spreads
 from .training import TrainingConfig, TrainingResult, fit_networks
 
@@ -688,9 +688,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         state = dict(state, _danogan_version=__version__, _danogan_state_format=_STATE_FORMAT)
         if isinstance(state.get("networks_"), torch.nn.Module):
             # CPU tensors only, so a model fitted on a GPU loads anywhere.
-            state["networks_"] = {
-                k: v.detach().cpu() for k, v in state["networks_"].state_dict().items()
-            }
+            state["networks_"] = contiguous_state(state["networks_"])
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -739,7 +737,7 @@ def _release_freed_memory() -> None:
 def _load_networks(spec: NetworkSpec, state_dict: dict, device: torch.device) -> DAnoGANNetworks:
     networks = empty_networks(spec)
     networks.load_state_dict(state_dict)
-    return networks.to(device).eval()
+    return to_fast_layout(networks, device).eval()
 
 
 def _resolve_device(device) -> torch.device:

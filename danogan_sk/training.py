@@ -15,6 +15,7 @@ import math
 import os
 import sys
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .checkpoint import CheckpointError, load_checkpoint, run_fingerprint, save_checkpoint
-from .nn import DAnoGANNetworks, NetworkSpec, build_networks
+from .nn import DAnoGANNetworks, NetworkSpec, build_networks, contiguous_state, to_fast_layout
 
 __all__ = [
     "TrainingConfig",
@@ -69,10 +70,18 @@ class TrainingResult:
     history: dict[str, np.ndarray]
 
 
-def _interpolates(real: Tensor, fake: Tensor, generator: torch.Generator) -> Tensor:
-    """``eps * real + (1 - eps) * fake`` with one ``eps ~ U(0, 1)`` per sample."""
-    eps_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    eps = torch.rand(eps_shape, generator=generator, device=real.device, dtype=real.dtype)
+def _interpolation_weights(real: Tensor, generator: torch.Generator) -> Tensor:
+    """One ``eps ~ U(0, 1)`` per sample of ``real``, shaped to broadcast over it."""
+    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    return torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
+
+
+def _interpolates(real: Tensor, fake: Tensor, generator: torch.Generator | None, eps: Tensor | None) -> Tensor:
+    """``eps * real + (1 - eps) * fake``; ``eps`` is drawn from ``generator`` when not given."""
+    if eps is None:
+        if generator is None:
+            raise ValueError("Pass a random generator or the interpolation weights eps.")
+        eps = _interpolation_weights(real, generator)
     return eps * real + (1 - eps) * fake
 
 
@@ -81,16 +90,24 @@ def _one_sided_penalty(input_grad: Tensor) -> Tensor:
     return F.relu(norm - 1).pow(2).mean()
 
 
-def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor, generator: torch.Generator) -> Tensor:
+def gradient_penalty(
+    critic: nn.Module,
+    real: Tensor,
+    fake: Tensor,
+    generator: torch.Generator | None = None,
+    *,
+    eps: Tensor | None = None,
+) -> Tensor:
     """One-sided gradient penalty ``E[max(0, ||grad D(x_t)|| - 1)^2]`` on random interpolates.
 
     ``x_t = eps * real + (1 - eps) * fake`` with one ``eps ~ U(0, 1)`` per
-    sample. The penalty only punishes gradients steeper than 1 (DM-GAN's and
-    the thesis code's choice; the thesis text describes the two-sided form).
-    This is the plain autograd formulation (a double backward); training
-    uses the critic's explicit input gradient when it has one.
+    sample, drawn from ``generator`` unless ``eps`` (shape ``(n, 1, ...)``)
+    is given. The penalty only punishes gradients steeper than 1 (DM-GAN's
+    and the thesis code's choice; the thesis text describes the two-sided
+    form). This is the plain autograd formulation (a double backward);
+    training uses the critic's explicit input gradient when it has one.
     """
-    interpolates = _interpolates(real, fake, generator).requires_grad_(True)
+    interpolates = _interpolates(real, fake, generator, eps).requires_grad_(True)
     value, _ = critic(interpolates)
     (grad,) = torch.autograd.grad(value.sum(), interpolates, create_graph=True)
     return _one_sided_penalty(grad)
@@ -101,7 +118,9 @@ def critic_loss(
     real: Tensor,
     fake: Tensor,
     gp_weight: float,
-    generator: torch.Generator,
+    generator: torch.Generator | None = None,
+    *,
+    eps: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Critic loss ``E[D(x_hat)] - E[D(x)] + gp_weight * GP`` (eq. 4.4 with its sign fixed).
 
@@ -109,7 +128,8 @@ def critic_loss(
     no batch statistics, so this is the same function, computed once). A
     critic with an ``input_gradient`` method gives the penalty's gradient
     written out explicitly; any other critic gets the penalty from
-    :func:`gradient_penalty`. Both draw the same random numbers.
+    :func:`gradient_penalty`. Both use the same interpolation weights:
+    ``eps`` if given, else drawn from ``generator``.
 
     Returns
     -------
@@ -123,9 +143,9 @@ def critic_loss(
     values, features = critic(torch.cat([real, fake]))
     value_real, value_fake = values.split([n_real, n_fake])
     if hasattr(critic, "input_gradient"):
-        penalty = _one_sided_penalty(critic.input_gradient(_interpolates(real, fake, generator)))
+        penalty = _one_sided_penalty(critic.input_gradient(_interpolates(real, fake, generator, eps)))
     else:
-        penalty = gradient_penalty(critic, real, fake, generator)
+        penalty = gradient_penalty(critic, real, fake, generator, eps=eps)
     wasserstein = value_real.mean() - value_fake.mean()
     loss = -wasserstein + gp_weight * penalty
     return loss, wasserstein.detach(), penalty.detach(), features[:n_real].detach()
@@ -266,37 +286,53 @@ def _batches(n_samples: int, batch_size: int, generator: torch.Generator, device
     return order[: n_batches * batch_size].view(n_batches, batch_size)
 
 
-def _phase1_step(
-    nets: DAnoGANNetworks,
-    opt: _Optimizers,
-    real: Tensor,
-    config: TrainingConfig,
-    generator: torch.Generator,
-    update_others: bool,
-    entropy_weight: float,
-    log: _EpochLog,
-) -> None:
+@dataclass
+class _StepDraws:
+    """The random numbers of one phase-1 step, drawn in the thesis loop's order."""
+
+    cluster: Tensor
+    z: Tensor
+    eps: Tensor
+
+
+def _draw_step(nets: DAnoGANNetworks, real: Tensor, generator: torch.Generator) -> _StepDraws:
     batch = real.shape[0]
     cluster = torch.multinomial(nets.prior().detach(), batch, replacement=True, generator=generator)
     z = torch.rand(batch, nets.spec.latent_dim, generator=generator, device=real.device, dtype=real.dtype)
-    z = z * 2 - 1
-    # Critic-only steps need no graph through the generators.
-    with torch.set_grad_enabled(update_others):
-        fake = nets.generate(z, cluster)
+    return _StepDraws(cluster, z * 2 - 1, _interpolation_weights(real, generator))
 
+
+def _critic_step(
+    nets: DAnoGANNetworks, opt: _Optimizers, real: Tensor, fake: Tensor, eps: Tensor, config: TrainingConfig, log: _EpochLog
+) -> Tensor:
+    """One critic update on ``real`` and (detached) ``fake``; returns ``D_i(real)``."""
     loss_d, wasserstein, penalty, real_features = critic_loss(
-        nets.critic, real, fake.detach(), config.gp_weight, generator
+        nets.critic, real, fake.detach(), config.gp_weight, eps=eps
     )
     opt.critic.zero_grad(set_to_none=True)
     loss_d.backward()
     opt.critic.step()
     log.add(critic_loss=loss_d, wasserstein=wasserstein, gradient_penalty=penalty)
-    if not update_others:
-        return
+    return real_features
+
+
+def _update_step(
+    nets: DAnoGANNetworks,
+    opt: _Optimizers,
+    real: Tensor,
+    config: TrainingConfig,
+    generator: torch.Generator,
+    entropy_weight: float,
+    log: _EpochLog,
+) -> None:
+    """A critic step, then one update of the generators, encoders, classifier and bandit."""
+    draws = _draw_step(nets, real, generator)
+    fake = nets.generate(draws.z, draws.cluster)
+    real_features = _critic_step(nets, opt, real, fake, draws.eps, config, log)
 
     # Generators and classifier share one forward through the updated critic.
     value_fake, features_fake = nets.critic(fake)
-    cross_entropy = F.cross_entropy(nets.classifier(features_fake), cluster)
+    cross_entropy = F.cross_entropy(nets.classifier(features_fake), draws.cluster)
     loss_g = -value_fake.mean() + config.classifier_weight * cross_entropy
     gen_params = list(nets.generators.parameters())
     cls_params = list(nets.classifier.parameters())
@@ -306,7 +342,7 @@ def _phase1_step(
     _step(opt.classifier, cls_params, grads_c)
 
     # The encoders learn z -> G_k(z) -> z; their gradient does not involve G.
-    loss_e = (nets.encode(fake.detach(), cluster) - z).pow(2).mean()
+    loss_e = (nets.encode(fake.detach(), draws.cluster) - draws.z).pow(2).mean()
     opt.encoder.zero_grad(set_to_none=True)
     loss_e.backward()
     opt.encoder.step()
@@ -327,6 +363,35 @@ def _phase1_step(
         log.add(bandit_loss=loss_b)
 
 
+def _phase1_steps(
+    nets: DAnoGANNetworks,
+    opt: _Optimizers,
+    reals: Sequence[Tensor],
+    config: TrainingConfig,
+    generator: torch.Generator,
+    update_first: bool,
+    entropy_weight: float,
+    log: _EpochLog,
+) -> None:
+    """Consecutive phase-1 steps, one per batch in ``reals``; only the first may update all parts.
+
+    The critic-only steps see one state of the generators and the prior, so
+    their random numbers are drawn first, in the order a step-by-step loop
+    draws them, and all their fakes come from one generator call without a
+    graph: the same numbers, with larger per-cluster blocks.
+    """
+    if update_first:
+        _update_step(nets, opt, reals[0], config, generator, entropy_weight, log)
+        reals = reals[1:]
+    if not reals:
+        return
+    draws = [_draw_step(nets, real, generator) for real in reals]
+    with torch.no_grad():
+        fakes = nets.generate(torch.cat([d.z for d in draws]), torch.cat([d.cluster for d in draws]))
+    for real, fake, step_draws in zip(reals, fakes.split([len(d.z) for d in draws]), draws):
+        _critic_step(nets, opt, real, fake, step_draws.eps, config, log)
+
+
 _PHASE1_LOSSES = (
     "critic_loss",
     "wasserstein",
@@ -343,7 +408,7 @@ class _Run:
     def __init__(self, X: Tensor, spec: NetworkSpec, config: TrainingConfig, seed: int) -> None:
         device = X.device
         self.config = config
-        self.nets = build_networks(spec, seed, device)
+        self.nets = to_fast_layout(build_networks(spec, seed), device)
         self.optimizers = _Optimizers(self.nets, config)
         self.xzx_optimizer = _adam(self.nets.encoders.parameters(), config.lr_xzx, (0.5, 0.5))
         self.generator = torch.Generator(device=device).manual_seed(seed)
@@ -390,12 +455,19 @@ def _phase1_epoch(run: _Run, X: Tensor, check_each_step: bool) -> dict[str, floa
     log = _EpochLog(check_each_step)
     nets.train()
     try:
-        for indices in _batches(X.shape[0], batch_size, run.generator, X.device):
-            update_others = run.step % config.n_critic == 0
+        batches = _batches(X.shape[0], batch_size, run.generator, X.device)
+        done = 0
+        while done < n_batches:
+            # A run of steps from one generator update to the next (or the epoch's end).
+            position = run.step % config.n_critic
+            length = min(config.n_critic - position, n_batches - done)
+            update = position == 0
             weight = entropy_weight_at(run.bandit_step, config, total_bandit_steps)
-            _phase1_step(nets, run.optimizers, X[indices], config, run.generator, update_others, weight, log)
-            run.bandit_step += update_others
-            run.step += 1
+            reals = [X[indices] for indices in batches[done : done + length]]
+            _phase1_steps(nets, run.optimizers, reals, config, run.generator, update, weight, log)
+            run.bandit_step += update
+            run.step += length
+            done += length
     except FloatingPointError as exc:
         raise _diverged("phase 1", run.phase1_epoch, str(exc)) from None
     record = log.means()
@@ -569,5 +641,5 @@ def fit_networks(
         reconstruction_error(run.nets, data[run.monitor_rows])
     )
     run.nets.eval()
-    state = {name: tensor.detach().cpu().clone() for name, tensor in run.nets.state_dict().items()}
+    state = contiguous_state(run.nets)
     return TrainingResult(state, {name: np.asarray(values) for name, values in run.history.items()})

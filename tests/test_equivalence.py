@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from danogan_sk.nn import ROUTING_STRATEGIES, NetworkSpec, build_networks, route
-from danogan_sk.training import TrainingConfig, _EpochLog, _Optimizers, _phase1_step
+from danogan_sk.nn import ROUTING_STRATEGIES, NetworkSpec, build_networks, route, to_fast_layout
+from danogan_sk.training import TrainingConfig, _EpochLog, _Optimizers, _phase1_steps
 
 # 28x28 crops on even offsets (sub-pixel last stage); 8x6 on an odd one (plain last stage).
 SHAPES = [(1, 28, 28), (2, 8, 6), (1, 8, 8)]
@@ -96,11 +96,12 @@ def test_unknown_routing_strategy_is_rejected():
         route(nets.generators, torch.zeros(2, 4, dtype=torch.float64), torch.zeros(2, dtype=torch.long), "gpu")
 
 
-def _library_cycle(nets, batches, config, seed):
+def _library_steps(nets, runs, config, seed):
+    """The library's phase-1 steps over ``runs``: lists of batches, each starting with an update."""
     generator = torch.Generator().manual_seed(seed)
     opt, log = _Optimizers(nets, config), _EpochLog()
-    for step, real in enumerate(batches):
-        _phase1_step(nets, opt, real, config, generator, step % config.n_critic == 0, 5.0, log)
+    for update_first, batches in runs:
+        _phase1_steps(nets, opt, batches, config, generator, update_first, 5.0, log)
     return log.means()
 
 
@@ -115,18 +116,27 @@ def _yardstick_cycle(nets, batches, config, seed):
     return trainer, losses
 
 
+@pytest.mark.parametrize("fast_layout", [False, True])
 @pytest.mark.parametrize("shape", [(1, 8, 8), (5,)])
-def test_training_cycle_matches_the_thesis_loop(shape):
-    """Two cycles: the second update sees weights both implementations changed."""
-    config = TrainingConfig(batch_size=8, n_critic=2)
+def test_training_cycle_matches_the_thesis_loop(shape, fast_layout):
+    """Two cycles: the second update sees weights both implementations changed.
+
+    With ``n_critic=3`` the critic-only steps of the first cycle are cut as
+    an epoch boundary cuts them (one run of one step, then one more) and
+    those of the second run together, with their fakes generated in one call.
+    """
+    config = TrainingConfig(batch_size=8, n_critic=3)
     gen = torch.Generator().manual_seed(1)
-    batches = [torch.rand(8, *shape, generator=gen, dtype=torch.float64) * 2 - 1 for _ in range(4)]
+    batches = [torch.rand(8, *shape, generator=gen, dtype=torch.float64) * 2 - 1 for _ in range(6)]
+    runs = [(True, batches[:2]), (False, batches[2:3]), (True, batches[3:])]
     results = {}
     for strategy in ROUTING_STRATEGIES:
         nets = _nets(shape, n_generators=3)
+        if fast_layout:
+            nets = to_fast_layout(nets, "cpu")
         nets.train()
         nets.routing = strategy
-        means = _library_cycle(nets, batches, config, seed=2)
+        means = _library_steps(nets, runs, config, seed=2)
         results[strategy] = (nets.state_dict(), means)
     thesis_nets = _nets(shape, n_generators=3)
     thesis_nets.train()

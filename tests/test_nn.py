@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from danogan_sk.nn import NetworkSpec, build_networks, n_stages, route
+from danogan_sk.nn import NetworkSpec, build_networks, contiguous_state, n_stages, route, to_fast_layout
 
 
 @pytest.mark.parametrize(
@@ -65,3 +65,20 @@ def test_build_networks_is_deterministic_and_leaves_global_rng_alone():
     # generators start different from each other, so they can specialise
     assert not torch.equal(a.generators[0].dense.weight, a.generators[1].dense.weight)
     torch.testing.assert_close(a.prior(), torch.full((2,), 0.5))
+
+
+def test_fast_layout_keeps_the_function_and_the_saved_state_is_contiguous():
+    spec = NetworkSpec((3, 16, 12), n_generators=2, latent_dim=4, base_channels=4, max_channels=8)
+    plain = build_networks(spec, seed=0).eval()
+    fast = to_fast_layout(build_networks(spec, seed=0), "cpu").eval()
+    assert fast.critic.body[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not fast.critic.body[0].weight.is_contiguous()
+    x = torch.rand(5, 3, 16, 12) * 2 - 1
+    torch.testing.assert_close(fast.reconstruct(x).reconstruction, plain.reconstruct(x).reconstruction)
+    state = contiguous_state(fast)
+    assert all(tensor.is_contiguous() for tensor in state.values())
+    for name, tensor in plain.state_dict().items():
+        assert torch.equal(state[name], tensor), name
+    # a copy: changing it leaves the networks alone
+    state["critic.body.0.weight"].zero_()
+    assert fast.critic.body[0].weight.abs().sum() > 0
