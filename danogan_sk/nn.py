@@ -689,8 +689,11 @@ def to_fast_layout(module: nn.Module, device: torch.device | str) -> nn.Module:
     On a CPU, convolution weights go channels-last (NHWC), so oneDNN's
     convolutions and their backward skip layout conversions (measured on
     this package's critic: 17 % faster forward and backward at 28x28, 27 %
-    at 64x64). Elsewhere the default layout is kept. The layout changes
-    strides only: the parameters and the computed function are the same.
+    at 64x64). Generators keep the default layout: they convolve with
+    sub-pixel weights computed from theirs, whose gradients come back in
+    the default layout. Elsewhere the default layout is kept. The layout
+    changes strides only: the parameters and the computed function are the
+    same.
 
     Examples
     --------
@@ -702,6 +705,9 @@ def to_fast_layout(module: nn.Module, device: torch.device | str) -> nn.Module:
     module = module.to(device)
     if device.type == "cpu":
         module = module.to(memory_format=torch.channels_last)
+        for part in module.modules():
+            if isinstance(part, ConvGenerator):
+                part.to(memory_format=torch.contiguous_format)
     return module
 
 
