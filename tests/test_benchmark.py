@@ -215,6 +215,11 @@ def test_time_curve_averages_classes_per_budget(tmp_path):
     records = [r for r in harness.read_runs(outs[0])]
     assert points["auc"].iloc[0] == pytest.approx(np.mean([r["auc"] for r in records]))
     assert time_curve(outs, "toy", tmp_path / "curve.png").stat().st_size > 0
+    one_class = time_curve_points(outs, "toy", classes=["c"])
+    assert set(one_class["n_classes"]) == {1}
+    assert one_class["auc"].iloc[0] == pytest.approx(
+        np.mean([r["auc"] for r in records if r["anomaly_class"] == "c"])
+    )
 
 
 def test_dagan_default_row_is_what_the_detector_returns():

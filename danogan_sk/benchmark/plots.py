@@ -198,7 +198,8 @@ def make_figures(out: str | Path, datasets: list[str] | None = None) -> list[Pat
     return written
 
 
-def time_curve_points(outs: list[str | Path], dataset: str, rows: list[str] | None = None):
+def time_curve_points(outs: list[str | Path], dataset: str, rows: list[str] | None = None,
+                      classes: list | None = None):
     """Mean AUC over classes and mean fit minutes of each (row, budget folder).
 
     Parameters
@@ -208,6 +209,9 @@ def time_curve_points(outs: list[str | Path], dataset: str, rows: list[str] | No
     dataset : str
     rows : list of str, optional
         Table rows to keep (default: every row found).
+    classes : list, optional
+        Held-out classes to keep (default: every class found), so that
+        budgets run on different classes are compared on the same ones.
 
     Returns
     -------
@@ -222,6 +226,8 @@ def time_curve_points(outs: list[str | Path], dataset: str, rows: list[str] | No
     for out in outs:
         frame = pd.DataFrame.from_records(read_runs(out))
         frame = frame[frame["dataset"] == dataset]
+        if classes is not None:
+            frame = frame[frame["anomaly_class"].isin([str(c) for c in classes])]
         for row, part in frame.groupby("row"):
             if rows is not None and row not in rows:
                 continue
@@ -236,9 +242,9 @@ def time_curve_points(outs: list[str | Path], dataset: str, rows: list[str] | No
 
 
 def time_curve(outs: list[str | Path], dataset: str, path: str | Path,
-               rows: list[str] | None = None) -> Path:
+               rows: list[str] | None = None, classes: list | None = None) -> Path:
     """Figure: mean AUC against mean training minutes, a line per row across the budgets."""
-    points = time_curve_points(outs, dataset, rows)
+    points = time_curve_points(outs, dataset, rows, classes)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for row, part in points.groupby("row", sort=False):
