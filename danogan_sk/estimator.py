@@ -550,8 +550,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
     @property
     def offset_(self) -> float:
         """The ``contamination`` percentile of the training scores at the current score settings."""
-        check_is_fitted(self, "_training_components")
-        scores = -self.anomaly_score_from_components(self._training_components)
+        scores = -self._training_anomaly_scores()
         return float(np.percentile(scores, 100.0 * self.contamination))
 
     def anomaly_score_from_components(self, components: dict[str, np.ndarray]) -> np.ndarray:
@@ -592,6 +591,11 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         return anomaly_score(components, float(self.alpha), float(self.critic_weight), spreads)
 
     # ------------------------------------------------------------- helpers
+
+    def _training_anomaly_scores(self) -> np.ndarray:
+        """``A(x)`` of the training data at the current settings, from the terms ``fit`` kept."""
+        check_is_fitted(self, "_training_components")
+        return self.anomaly_score_from_components(self._training_components)
 
     def _components(self, X, validate: bool) -> dict[str, np.ndarray]:
         """Score components of ``X``, validated chunk by chunk if ``validate``."""

@@ -160,8 +160,7 @@ class DAnoGAN(BaseDetector):
         self._set_n_classes(y)
         self.detector_ = DAnoGANDetector(**self._detector_params()).fit(X)
         # fit already scored the training data (for offset_); reuse those terms.
-        components = self.detector_._training_components
-        self.decision_scores_ = self.detector_.anomaly_score_from_components(components)
+        self.decision_scores_ = self.detector_._training_anomaly_scores()
         self._process_decision_scores()
         return self
 
