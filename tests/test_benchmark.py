@@ -199,6 +199,31 @@ def test_ablation_methods_label_their_rows_and_change_the_detector(tmp_path):
     assert model.params == {"xzx_epochs": 0}
 
 
+def test_thesis_configuration_is_one_row_with_thesis_params(tmp_path):
+    from danogan_sk import THESIS_PARAMS
+    from danogan_sk.benchmark.methods import THESIS_METHOD
+
+    pool = _toy_pool(n_per_class=30, side=16)
+    records = run_benchmark("toy", [THESIS_METHOD], [0], tmp_path, Budget(epochs=1), [2],
+                            pool_loader=lambda seed: pool, progress=lambda line: None)
+    (record,) = records
+    assert record["row"] == f"{THESIS_METHOD} (alpha=0.9)"
+    assert not record["alpha_auc"]
+    params = record["params"]
+    # Only the epochs come from the budget; phase 2 is a fifth of phase 1, at least one.
+    assert (params["n_epochs"], params["xzx_epochs"]) == (1, 1)
+    for key, value in THESIS_PARAMS.items():
+        if key not in ("n_epochs", "xzx_epochs"):
+            assert params[key] == value, key
+
+
+def test_unknown_dagan_rows_are_refused():
+    from danogan_sk.benchmark.dagan import DAnoGANModel
+
+    with pytest.raises(ValueError, match="Unknown D-AnoGAN rows"):
+        DAnoGANModel(0, 1, rows=("D-AnoGAN (alpha=0.5)",))
+
+
 def test_time_curve_averages_classes_per_budget(tmp_path):
     pytest.importorskip("matplotlib")
     from danogan_sk.benchmark.plots import time_curve, time_curve_points

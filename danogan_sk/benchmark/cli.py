@@ -13,8 +13,8 @@ from pathlib import Path
 
 __all__ = ["add_bench_parser"]
 
-_DEFAULT_METHODS = ["D-AnoGAN", "raw-pixel 1-NN", "KNN", "IForest", "AutoEncoder", "VAE",
-                    "DeepSVDD", "ALAD", "f-AnoGAN", "GANomaly", "conv VAE"]
+_DEFAULT_METHODS = ["D-AnoGAN", "D-AnoGAN THESIS_PARAMS", "raw-pixel 1-NN", "KNN", "IForest",
+                    "AutoEncoder", "VAE", "DeepSVDD", "ALAD", "f-AnoGAN", "GANomaly", "conv VAE"]
 
 
 def add_bench_parser(subparsers) -> None:

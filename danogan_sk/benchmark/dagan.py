@@ -21,6 +21,8 @@ test set and every row is a different combination of them:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ..datasets import normal_validation_split
@@ -83,6 +85,9 @@ class DAnoGANModel:
     label : str, default="D-AnoGAN"
         Prefix of the row names. Only the model labelled ``"D-AnoGAN"``
         records the alpha grid, so that the oracle row is the main model's.
+    rows : sequence of str, optional
+        Which of ``ROW_FIXED``, ``ROW_VALIDATION`` and ``ROW_DEFAULT`` to
+        report (default: all three).
     **params
         Any other public ``DAnoGANDetector`` parameter.
 
@@ -96,10 +101,16 @@ class DAnoGANModel:
     ['D-AnoGAN (alpha from validation)', 'D-AnoGAN (alpha=0.9)', 'D-AnoGAN (default score)']
     """
 
-    def __init__(self, seed: int, epochs: int, label: str = "D-AnoGAN", **params) -> None:
+    def __init__(self, seed: int, epochs: int, label: str = "D-AnoGAN",
+                 rows: Sequence[str] = (ROW_FIXED, ROW_VALIDATION, ROW_DEFAULT),
+                 **params) -> None:
+        unknown = set(rows) - {ROW_FIXED, ROW_VALIDATION, ROW_DEFAULT}
+        if unknown:
+            raise ValueError(f"Unknown D-AnoGAN rows {sorted(unknown)}.")
         self.seed = seed
         self.epochs = epochs
         self.label = label
+        self.rows = tuple(rows)
         self.params = params
 
     def fit(self, X: np.ndarray) -> "DAnoGANModel":
@@ -118,6 +129,7 @@ class DAnoGANModel:
             ROW_VALIDATION: anomaly_score(components, self.alpha_),
             ROW_DEFAULT: self.detector_.anomaly_score_from_components(components),
         }
+        rows = {name: rows[name] for name in self.rows}
         if self.label != "D-AnoGAN":
             rows = {name.replace("D-AnoGAN", self.label, 1): value for name, value in rows.items()}
             return rows, {}
