@@ -241,13 +241,25 @@ def time_curve_points(outs: list[str | Path], dataset: str, rows: list[str] | No
     return pd.DataFrame(points, columns=["row", "folder", "minutes", "auc", "n_classes", "n_seeds"])
 
 
+# Training time below which a row is drawn as a level line (one second).
+_NO_TRAINING_MINUTES = 1 / 60
+
+
 def time_curve(outs: list[str | Path], dataset: str, path: str | Path,
                rows: list[str] | None = None, classes: list | None = None) -> Path:
-    """Figure: mean AUC against mean training minutes, a line per row across the budgets."""
+    """Figure: mean AUC against mean training minutes, a line per row across the budgets.
+
+    A row that trains for under a second at every budget (a nearest
+    neighbour) has no place on a log time axis: it is drawn as a horizontal
+    dashed line at its mean AUC.
+    """
     points = time_curve_points(outs, dataset, rows, classes)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for row, part in points.groupby("row", sort=False):
+        if part["minutes"].max() < _NO_TRAINING_MINUTES:
+            ax.axhline(part["auc"].mean(), color="gray", ls="--", label=f"{row} (no training)")
+            continue
         part = part.sort_values("minutes")
         ax.plot(part["minutes"], part["auc"], marker="o", label=row)
     ax.set_xscale("log")
