@@ -217,6 +217,14 @@ def test_thesis_configuration_is_one_row_with_thesis_params(tmp_path):
             assert params[key] == value, key
 
 
+def test_every_default_bench_method_is_registered():
+    from danogan_sk.benchmark.cli import _DEFAULT_METHODS
+    from danogan_sk.benchmark.methods import THESIS_METHOD
+
+    assert set(_DEFAULT_METHODS) <= set(METHODS)
+    assert THESIS_METHOD in _DEFAULT_METHODS
+
+
 def test_unknown_dagan_rows_are_refused():
     from danogan_sk.benchmark.dagan import DAnoGANModel
 

@@ -31,7 +31,7 @@ from ..scoring import anomaly_score, term_spreads
 
 __all__ = [
     "DAnoGANModel", "validation_alpha", "FIXED_ALPHA", "ALPHA_GRID", "ROW_FIXED", "ROW_VALIDATION",
-    "ROW_DEFAULT",
+    "ROW_DEFAULT", "ROWS",
 ]
 
 #: The thesis's weight for MNIST and Fashion-MNIST (section 5.4).
@@ -41,6 +41,8 @@ ALPHA_GRID = tuple(round(a, 2) for a in np.linspace(0.0, 1.0, 11))
 ROW_FIXED = f"D-AnoGAN (alpha={FIXED_ALPHA})"
 ROW_VALIDATION = "D-AnoGAN (alpha from validation)"
 ROW_DEFAULT = "D-AnoGAN (default score)"
+#: Every row a fit can report, in table order.
+ROWS = (ROW_FIXED, ROW_VALIDATION, ROW_DEFAULT)
 #: Share of the normal training data held out to choose alpha.
 VALIDATION_FRACTION = 0.1
 
@@ -85,9 +87,9 @@ class DAnoGANModel:
     label : str, default="D-AnoGAN"
         Prefix of the row names. Only the model labelled ``"D-AnoGAN"``
         records the alpha grid, so that the oracle row is the main model's.
-    rows : sequence of str, optional
+    rows : sequence of str, default=ROWS
         Which of ``ROW_FIXED``, ``ROW_VALIDATION`` and ``ROW_DEFAULT`` to
-        report (default: all three).
+        report.
     **params
         Any other public ``DAnoGANDetector`` parameter.
 
@@ -102,9 +104,8 @@ class DAnoGANModel:
     """
 
     def __init__(self, seed: int, epochs: int, label: str = "D-AnoGAN",
-                 rows: Sequence[str] = (ROW_FIXED, ROW_VALIDATION, ROW_DEFAULT),
-                 **params) -> None:
-        unknown = set(rows) - {ROW_FIXED, ROW_VALIDATION, ROW_DEFAULT}
+                 rows: Sequence[str] = ROWS, **params) -> None:
+        unknown = set(rows) - set(ROWS)
         if unknown:
             raise ValueError(f"Unknown D-AnoGAN rows {sorted(unknown)}.")
         self.seed = seed

@@ -200,6 +200,10 @@ def _dagan(label: str = "D-AnoGAN", **params):
     return make
 
 
+#: The benchmark name of the thesis's configuration.
+THESIS_METHOD = "D-AnoGAN THESIS_PARAMS"
+
+
 def _thesis_configuration(seed: int, epochs: int):
     """``DAnoGANDetector(**THESIS_PARAMS)`` with the budget's epochs instead of 500 + 500."""
     from ..estimator import THESIS_PARAMS
@@ -226,10 +230,6 @@ def _conv_vae(seed: int, epochs: int):
     from .conv_vae import ConvVAEModel
 
     return ConvVAEModel(seed=seed, epochs=epochs)
-
-
-#: The benchmark name of the thesis's configuration.
-THESIS_METHOD = "D-AnoGAN THESIS_PARAMS"
 
 
 def _registry(methods: list[Method]) -> dict[str, Method]:
