@@ -1,13 +1,18 @@
 """The losses of phase 1 and the entropy schedule, against their formulas."""
 
+import copy
 import math
 
 import pytest
 import torch
 from torch import nn
 
+from danogan_sk.nn import NetworkSpec, build_networks
 from danogan_sk.training import (
     TrainingConfig,
+    _adam,
+    _conform_optimizer_state,
+    _step,
     bandit_loss,
     critic_loss,
     entropy_weight_at,
@@ -75,3 +80,61 @@ def test_entropy_weight_schedules():
         assert entropy_weight_at(0, auto, total) == 1000.0
         assert entropy_weight_at(total // 2, auto, total) == pytest.approx(1.0)
         assert entropy_weight_at(total, auto, total) == pytest.approx(1e-3)
+
+
+def _loop_and_fused_adam(param: torch.Tensor, **kwargs):
+    plain = nn.Parameter(param.detach().clone())
+    fused = nn.Parameter(param.detach().clone())
+    return (plain, torch.optim.Adam([plain], fused=False, **kwargs)), (fused, _adam([fused], **kwargs))
+
+
+def test_adam_step_is_the_per_parameter_update_for_a_transposed_gradient():
+    """torch's fused CPU Adam pairs elements wrongly when a gradient's strides differ from its parameter's."""
+    gen = torch.Generator().manual_seed(0)
+    (plain, plain_opt), (fused, fused_opt) = _loop_and_fused_adam(
+        torch.randn(4, 6, generator=gen), lr=1e-2, betas=(0.9, 0.99), weight_decay=5e-5
+    )
+    assert fused_opt.defaults["fused"]
+    for _ in range(3):
+        grad = torch.randn(6, 4, generator=gen).t()  # as autograd returns a linear layer's weight gradient
+        plain.grad = grad.clone()
+        plain_opt.step()
+        _step(fused_opt, [fused], [grad])
+    torch.testing.assert_close(fused, plain, rtol=1e-6, atol=1e-7)
+
+
+def test_adam_step_marks_parameters_as_changed_for_the_subpixel_cache():
+    nets = build_networks(NetworkSpec((1, 8, 8), n_generators=1, latent_dim=3, base_channels=2), seed=0)
+    generator = nets.generators[0]
+    optimizer = _adam(generator.parameters(), lr=0.1, betas=(0.5, 0.5))
+    z = torch.rand(4, 3, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        before = generator(z)  # fills the cache
+    params = list(generator.parameters())
+    _step(optimizer, params, [torch.ones_like(p) for p in params])
+    with torch.no_grad():
+        after = generator(z)
+        assert not torch.allclose(after, before)
+        torch.testing.assert_close(after, generator.reference_forward(z), rtol=1e-5, atol=1e-6)
+
+
+def test_loaded_adam_state_takes_its_parameters_layout():
+    gen = torch.Generator().manual_seed(0)
+    (plain, plain_opt), (fused, fused_opt) = _loop_and_fused_adam(
+        torch.randn(4, 6, generator=gen), lr=1e-2, betas=(0.5, 0.5)
+    )
+    grads = [torch.randn(4, 6, generator=gen) for _ in range(2)]
+    plain.grad = grads[0].clone()
+    plain_opt.step()
+    state = copy.deepcopy(plain_opt.state_dict())
+    for key in ("exp_avg", "exp_avg_sq"):  # as saved from a parameter of another layout
+        state["state"][0][key] = state["state"][0][key].t().contiguous().t()
+    with torch.no_grad():
+        fused.copy_(plain)
+    fused_opt.load_state_dict(state)
+    fused_opt.param_groups[0]["fused"] = True
+    _conform_optimizer_state(fused_opt)
+    plain.grad = grads[1].clone()
+    plain_opt.step()
+    _step(fused_opt, [fused], [grads[1]])
+    torch.testing.assert_close(fused, plain, rtol=1e-6, atol=1e-7)
