@@ -360,22 +360,24 @@ class ConvCritic(nn.Module):
         forward pass and differentiates it, to no effect).
         """
         with torch.no_grad():
-            slopes, sizes = [], []
+            pres, sizes = [], []
             for conv in self.body:
                 sizes.append(x.shape[-2:])
-                pre = conv(x)
-                slopes.append(_leaky_slope(pre, 0.2))
-                x = F.leaky_relu(pre, 0.2)
+                pres.append(conv(x))
+                x = F.leaky_relu(pres[-1], 0.2)
         grad = self.out.weight.view(1, *x.shape[1:]).expand_as(x)
-        for conv, slope, size in zip(self.body[::-1], slopes[::-1], sizes[::-1]):
-            grad = _conv_input_grad(grad * slope, conv, size)
+        for conv, pre, size in zip(self.body[::-1], pres[::-1], sizes[::-1]):
+            grad = _conv_input_grad(_through_leaky_relu(grad, pre, 0.2), conv, size)
         return grad
 
 
-def _leaky_slope(pre: Tensor, negative_slope: float) -> Tensor:
-    """Derivative of LeakyReLU at ``pre``, as autograd takes it (the slope at 0 is ``negative_slope``)."""
-    one = torch.ones((), dtype=pre.dtype, device=pre.device)
-    return torch.where(pre > 0, one, one * negative_slope)
+def _through_leaky_relu(grad: Tensor, pre: Tensor, negative_slope: float) -> Tensor:
+    """``grad`` times LeakyReLU's derivative at ``pre`` (``negative_slope`` at 0, as autograd takes it).
+
+    One fused operation, differentiable with respect to ``grad`` (``pre``
+    carries no graph): it replaces building a slope tensor and multiplying.
+    """
+    return torch.ops.aten.leaky_relu_backward(grad, pre, negative_slope, False)
 
 
 def _conv_input_grad(grad: Tensor, conv: nn.Conv2d, input_size: Sequence[int]) -> Tensor:
@@ -473,10 +475,9 @@ class DenseCritic(nn.Module):
         """As :meth:`ConvCritic.input_gradient`, for the fully connected critic."""
         with torch.no_grad():
             first = self.first(x)
-            first_slope = _leaky_slope(first, 0.2)
-            second_slope = _leaky_slope(self.second(F.leaky_relu(first, 0.2)), 0.2)
-        grad = (self.out.weight * second_slope) @ self.second.weight
-        return (grad * first_slope) @ self.first.weight
+            second = self.second(F.leaky_relu(first, 0.2))
+        grad = _through_leaky_relu(self.out.weight.expand_as(second), second, 0.2) @ self.second.weight
+        return _through_leaky_relu(grad, first, 0.2) @ self.first.weight
 
 
 class DenseClassifier(nn.Module):
