@@ -4,6 +4,7 @@ Run from the repository root::
 
     python benchmarks/bench_training.py                 # the full table
     python benchmarks/bench_training.py --quick         # 28x28 only, fewer repeats
+    python benchmarks/bench_training.py --growth        # also 1 vs 15 vs 30 generators in turn
 
 A training cycle is ``n_critic`` critic steps plus one update of the
 generators, encoders, classifier and bandit, on batches of real data. Both
@@ -67,13 +68,8 @@ def real_batches(shape: tuple[int, ...], batch_size: int, n: int, seed: int) -> 
     return [torch.rand(batch_size, *shape, generator=gen) * 2 - 1 for _ in range(n)]
 
 
-def measure(
-    image_size: int, n_generators: int, batch_size: int, repeats: int, config: TrainingConfig
-) -> tuple[float, float]:
-    """Median samples per second of the library and the yardstick, timed alternately."""
-    spec = NetworkSpec((1, image_size, image_size), n_generators=n_generators, latent_dim=30)
-    batches = real_batches(spec.input_shape, batch_size, config.n_critic, seed=0)
-    runners = {"library": LibraryCycle(spec, config, 0), "yardstick": YardstickCycle(spec, config, 0)}
+def _median_seconds(runners: dict, batches: list[torch.Tensor], repeats: int) -> dict[str, float]:
+    """Median seconds per cycle of each runner, the runners timed in turn within every repeat."""
     for run in runners.values():
         run(batches)  # warm-up: allocator, oneDNN kernels
     times: dict[str, list[float]] = {name: [] for name in runners}
@@ -82,8 +78,37 @@ def measure(
             start = time.perf_counter()
             run(batches)
             times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def measure(
+    image_size: int, n_generators: int, batch_size: int, repeats: int, config: TrainingConfig
+) -> tuple[float, float]:
+    """Median samples per second of the library and the yardstick, timed alternately."""
+    spec = NetworkSpec((1, image_size, image_size), n_generators=n_generators, latent_dim=30)
+    batches = real_batches(spec.input_shape, batch_size, config.n_critic, seed=0)
+    runners = {"library": LibraryCycle(spec, config, 0), "yardstick": YardstickCycle(spec, config, 0)}
+    seconds = _median_seconds(runners, batches, repeats)
     samples = config.n_critic * batch_size
-    return tuple(samples / statistics.median(times[name]) for name in runners)  # type: ignore[return-value]
+    return samples / seconds["library"], samples / seconds["yardstick"]
+
+
+def measure_growth(
+    image_size: int, generator_counts: list[int], batch_size: int, repeats: int, config: TrainingConfig
+) -> dict[int, float]:
+    """Library samples per second at each number of generators, timed alternately.
+
+    The per-sample cost's growth with ``n_generators`` is a ratio of rows
+    measured minutes apart in the main table; on a machine whose speed
+    drifts, only rows timed in turn compare.
+    """
+    shape = (1, image_size, image_size)
+    batches = real_batches(shape, batch_size, config.n_critic, seed=0)
+    runners = {
+        n: LibraryCycle(NetworkSpec(shape, n_generators=n, latent_dim=30), config, 0) for n in generator_counts
+    }
+    seconds = _median_seconds(runners, batches, repeats)
+    return {n: config.n_critic * batch_size / seconds[n] for n in generator_counts}
 
 
 def main() -> None:
@@ -94,6 +119,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed cycles per implementation")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--quick", action="store_true", help="28x28 only, 3 repeats")
+    parser.add_argument(
+        "--growth", action="store_true",
+        help="also time the library alone at every --generators count in turn: the per-sample cost's growth",
+    )
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.repeats = [28], 3
@@ -109,6 +138,15 @@ def main() -> None:
             library, yardstick = measure(size, n_generators, args.batch_size, args.repeats, config)
             print(f"| {size}x{size} | {n_generators} | {library:.0f} | {yardstick:.0f} | "
                   f"{library / yardstick:.2f}x |", flush=True)
+    if args.growth:
+        print()
+        print(f"| size | generators | library samples/s | cost per sample / at {args.generators[0]} |")
+        print("|---:|---:|---:|---:|")
+        for size in args.sizes:
+            rates = measure_growth(size, args.generators, args.batch_size, args.repeats, config)
+            first = rates[args.generators[0]]
+            for n_generators, rate in rates.items():
+                print(f"| {size}x{size} | {n_generators} | {rate:.0f} | {first / rate:.2f}x |", flush=True)
 
 
 if __name__ == "__main__":

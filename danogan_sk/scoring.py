@@ -48,7 +48,7 @@ def score_components(nets: DAnoGANNetworks, x: Tensor) -> dict[str, Tensor]:
         to.
     """
     rec = nets.reconstruct(x)
-    _, features_rec = nets.critic(rec.reconstruction)
+    features_rec = nets.critic.features(rec.reconstruction)  # the critic's value of it is not used
     log_q = torch.log_softmax(rec.logits, dim=1)
     log_r = torch.log_softmax(nets.classifier(features_rec), dim=1)
     return {
