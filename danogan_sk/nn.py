@@ -38,6 +38,7 @@ __all__ = [
     "contiguous_state",
     "ROUTING_STRATEGIES",
     "subpixel_weight",
+    "subpixel_weight_grad",
     "n_stages",
     "init_parameters",
     "build_local",
@@ -153,19 +154,19 @@ class ConvGenerator(nn.Module):
         return _phase_shuffle(F.conv2d(x, weight, bias, padding=1))
 
     def _subpixel_params(self, i: int) -> tuple[Tensor, Tensor | None]:
-        """Sub-pixel weight and bias of stage ``i``, cached while no gradient is needed.
+        """Sub-pixel weight and bias of stage ``i``, computed once per change of the weights.
 
         Critic-only training steps and scoring run the generators without a
         graph, many times between two changes of their weights; the cache is
         keyed by the parameters' version counters, which every in-place
-        update (optimizer step, ``load_state_dict``) increments.
+        update (optimizer step, ``load_state_dict``) increments. A generator
+        update reuses the cached weight too, which the critic-only steps
+        since the last update filled: :class:`_CachedSubpixelWeight` gives it
+        the build's gradient without building it again.
         """
         conv = self.convs[i]
         weight, bias = conv.weight, conv.bias
-        cacheable = isinstance(weight, nn.Parameter) and not (
-            torch.is_grad_enabled() and weight.requires_grad
-        )
-        if not cacheable:  # also under torch.func, where the weights are plain tensors
+        if not isinstance(weight, nn.Parameter):  # under torch.func the weights are plain tensors
             return _subpixel_weight_and_bias(weight, bias)
         params = [p for p in (weight, bias) if p is not None]
         cache = self.__dict__.setdefault("_subpixel_cache", {})
@@ -180,7 +181,10 @@ class ConvGenerator(nn.Module):
                 result = _subpixel_weight_and_bias(weight, bias)
             entry = ([p.detach() for p in params], [p._version for p in params], result)
             cache[i] = entry
-        return entry[2]
+        cached_weight, cached_bias = entry[2]
+        if not (torch.is_grad_enabled() and weight.requires_grad):
+            return cached_weight, cached_bias
+        return _CachedSubpixelWeight.apply(weight, cached_weight), _subpixel_bias(bias)
 
     def reference_forward(self, z: Tensor) -> Tensor:
         """The plain formulation: nearest x2 upsample, then the 5x5 convolution.
@@ -259,6 +263,48 @@ def _channels_last(x: Tensor) -> Tensor:
     return x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
 
 
+def _subpixel_bias(bias: Tensor | None) -> Tensor | None:
+    """The sub-pixel bias: each channel's bias for its four phases, phase-major."""
+    return bias.repeat(4) if bias is not None else None
+
+
+def subpixel_weight_grad(grad: Tensor) -> Tensor:
+    """The gradient of :func:`subpixel_weight` pulled back to its 5x5 weight.
+
+    ``grad`` has the sub-pixel weight's shape ``(4 * C_out, C_in, 3, 3)``;
+    the result ``(C_out, C_in, 5, 5)`` is channels-last, like the
+    parameters :func:`to_fast_layout` gives the generators. It is the
+    transposed product, so it equals what autograd computes through
+    :func:`subpixel_weight`.
+    """
+    c_out, c_in = grad.shape[0] // 4, grad.shape[1]
+    taps = grad.permute(0, 2, 3, 1).reshape(2, 2, c_out, 3, 3, c_in)  # (a, b, c, o, p, i)
+    taps = taps.permute(2, 0, 3, 1, 4, 5).reshape(c_out, 36, c_in)  # (c, (a, o, b, p), i)
+    taps = torch.matmul(_phase_matrix(grad.device, grad.dtype).T, taps)  # (c, (k, l), i)
+    return taps.view(c_out, 5, 5, c_in).permute(0, 3, 1, 2)
+
+
+class _CachedSubpixelWeight(torch.autograd.Function):
+    """``subpixel_weight(weight)``, taken from a cache that holds it already.
+
+    Forward returns the cached value; backward is the build's own
+    (:func:`subpixel_weight_grad`), so the graph is the one building the
+    weight again would record, without the build.
+    """
+
+    @staticmethod
+    def forward(weight: Tensor, cached: Tensor) -> Tensor:  # noqa: ARG004 - weight: the graph's input
+        return cached.view_as(cached)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        pass
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        return subpixel_weight_grad(grad), None
+
+
 def _subpixel_weight_and_bias(weight: Tensor, bias: Tensor | None) -> tuple[Tensor, Tensor | None]:
     """Parameters of the 3x3 convolution that, followed by :func:`_phase_shuffle`, equals
     nearest x2 upsample + the 5x5, pad-2 convolution ``(weight, bias)``.
@@ -266,7 +312,7 @@ def _subpixel_weight_and_bias(weight: Tensor, bias: Tensor | None) -> tuple[Tens
     Exact, borders included: one zero row of padding around the
     low-resolution map is the two zero rows around the upsampled one.
     """
-    return subpixel_weight(weight), bias.repeat(4) if bias is not None else None
+    return subpixel_weight(weight), _subpixel_bias(bias)
 
 
 def _low_resolution_crop(

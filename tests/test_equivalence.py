@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from danogan_sk import nn as nn_module
 from danogan_sk.nn import ROUTING_STRATEGIES, NetworkSpec, build_networks, route, to_fast_layout
 from danogan_sk.training import TrainingConfig, _EpochLog, _Optimizers, _phase1_steps
 
@@ -59,6 +60,32 @@ def test_cached_subpixel_weights_follow_in_place_updates():
         generator.convs[0].weight.mul_(2.0)
         generator.convs[-1].bias.add_(0.5)
         torch.testing.assert_close(generator(z), generator.reference_forward(z))
+
+
+@pytest.mark.parametrize("fast_layout", [False, True])
+def test_generator_update_reuses_cached_subpixel_weights_with_the_builds_gradient(monkeypatch, fast_layout):
+    nets = _nets((1, 16, 16))
+    if fast_layout:
+        nets = to_fast_layout(nets, "cpu")
+    generator = nets.generators[0]
+    z = torch.rand(5, 4, dtype=torch.float64) * 2 - 1
+    with torch.no_grad():
+        generator(z)  # fills the cache, as the critic-only steps before an update do
+    builds = []
+    build = nn_module.subpixel_weight
+    monkeypatch.setattr(nn_module, "subpixel_weight", lambda weight: builds.append(1) or build(weight))
+    params = list(generator.parameters())
+    fast = _grads(generator(z), params)
+    assert not builds  # the graph-mode forward took the cached weights
+    for a, b in zip(fast, _grads(generator.reference_forward(z), params)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_subpixel_weight_grad_is_the_builds_autograd_gradient():
+    weight = torch.rand(3, 2, 5, 5, dtype=torch.float64, requires_grad=True)
+    grad = torch.rand(12, 2, 3, 3, dtype=torch.float64)
+    (expected,) = torch.autograd.grad(nn_module.subpixel_weight(weight), weight, grad)
+    torch.testing.assert_close(nn_module.subpixel_weight_grad(grad), expected, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("shape", SHAPES[1:] + [(7,)])
