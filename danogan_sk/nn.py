@@ -278,8 +278,9 @@ def subpixel_weight_grad(grad: Tensor) -> Tensor:
     :func:`subpixel_weight`.
     """
     c_out, c_in = grad.shape[0] // 4, grad.shape[1]
-    taps = grad.permute(0, 2, 3, 1).reshape(2, 2, c_out, 3, 3, c_in)  # (a, b, c, o, p, i)
-    taps = taps.permute(2, 0, 3, 1, 4, 5).reshape(c_out, 36, c_in)  # (c, (a, o, b, p), i)
+    # One copy whatever the layout convolution's backward returned.
+    taps = grad.unflatten(0, (2, 2, c_out))  # (a, b, c, i, o, p)
+    taps = taps.permute(2, 0, 4, 1, 5, 3).reshape(c_out, 36, c_in)  # (c, (a, o, b, p), i)
     taps = torch.matmul(_phase_matrix(grad.device, grad.dtype).T, taps)  # (c, (k, l), i)
     return taps.view(c_out, 5, 5, c_in).permute(0, 3, 1, 2)
 
