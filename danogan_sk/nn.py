@@ -231,7 +231,7 @@ def subpixel_weight(weight: Tensor) -> Tensor:
     input channels, and one copy that moves whole runs of input channels;
     on a channels-last ``weight`` (see :func:`to_fast_layout`) neither
     direction needs another copy, and the gradient comes back channels-last.
-    A generator update rebuilds these weights for every generator and
+    Every change of the weights rebuilds them for every generator and
     stage: element-wise slice sums and a copy that moved single values took
     three times longer (measured, forward and backward).
     """
