@@ -251,12 +251,13 @@ def _step(
         increment_version(stepped)
 
 
-def _conform_optimizer_state(optimizer: torch.optim.Optimizer) -> None:
-    """Give loaded optimizer state its parameter's memory order (see :func:`_step`).
+def _load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """``optimizer.load_state_dict(state)``, each moment in its parameter's memory order (see :func:`_step`).
 
     A checkpoint saved from networks in another layout (another device)
     would otherwise pair moments and parameters element by element wrongly.
     """
+    optimizer.load_state_dict(state)
     for group in optimizer.param_groups:
         for param in group["params"]:
             state = optimizer.state.get(param, {})
@@ -499,10 +500,8 @@ class _Run:
     def load(self, state: dict) -> None:
         self.nets.load_state_dict(state["networks"])
         for name in _Optimizers.NAMES:
-            getattr(self.optimizers, name).load_state_dict(state["optimizers"][name])
-        self.xzx_optimizer.load_state_dict(state["xzx_optimizer"])
-        for optimizer in (*(getattr(self.optimizers, name) for name in _Optimizers.NAMES), self.xzx_optimizer):
-            _conform_optimizer_state(optimizer)
+            _load_optimizer_state(getattr(self.optimizers, name), state["optimizers"][name])
+        _load_optimizer_state(self.xzx_optimizer, state["xzx_optimizer"])
         self.generator.set_state(state["generator"])
         self.monitor_rows = state["monitor_rows"].to(self.monitor_rows.device)
         self.history = defaultdict(list, state["history"])

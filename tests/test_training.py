@@ -11,7 +11,7 @@ from danogan_sk.nn import NetworkSpec, build_networks
 from danogan_sk.training import (
     TrainingConfig,
     _adam,
-    _conform_optimizer_state,
+    _load_optimizer_state,
     _step,
     bandit_loss,
     critic_loss,
@@ -131,9 +131,8 @@ def test_loaded_adam_state_takes_its_parameters_layout():
         state["state"][0][key] = state["state"][0][key].t().contiguous().t()
     with torch.no_grad():
         fused.copy_(plain)
-    fused_opt.load_state_dict(state)
-    fused_opt.param_groups[0]["fused"] = True
-    _conform_optimizer_state(fused_opt)
+    _load_optimizer_state(fused_opt, state)
+    fused_opt.param_groups[0]["fused"] = True  # the saved groups came from the per-parameter loop
     plain.grad = grads[1].clone()
     plain_opt.step()
     _step(fused_opt, [fused], [grads[1]])
