@@ -4,7 +4,9 @@
 * the critic's explicit input gradient equals autograd's double backward;
 * every routing strategy gives the same outputs and gradients;
 * a whole training cycle of the library ends in the same weights, with the
-  same losses, as the thesis's loop (``benchmarks/yardstick.py``).
+  same losses, as the thesis's loop (``benchmarks/yardstick.py``);
+* the accelerator routing strategy reads nothing back to the host in a
+  training step or while scoring.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from danogan_sk import nn as nn_module
 from danogan_sk.nn import ROUTING_STRATEGIES, NetworkSpec, build_networks, route, to_fast_layout
+from danogan_sk.scoring import score_components
 from danogan_sk.training import TrainingConfig, _EpochLog, _Optimizers, _phase1_steps
 
 # 28x28 crops on even offsets (sub-pixel last stage); 8x6 on an odd one (plain last stage).
@@ -182,3 +186,65 @@ def test_training_cycle_matches_the_thesis_loop(shape, fast_layout):
     moved = [name for name in expected if not torch.equal(initial[name], expected[name])]
     for part in ("generators.", "encoders.", "critic.", "classifier."):
         assert any(name.startswith(part) for name in moved), part
+
+
+class _HostReads(TorchDispatchMode):
+    """Records the operations that make a CUDA device wait for the host to read a result.
+
+    ``_local_scalar_dense`` is behind ``item()``, ``bool()``, ``int()`` and
+    ``float()`` of a tensor; the others need their output's size, which
+    only the device knows. ``tolist()`` and ``numpy()`` are recorded by
+    patching, as they do not dispatch on a CPU tensor.
+    """
+
+    SYNCING = {"_local_scalar_dense", "nonzero", "bincount", "unique", "_unique2", "masked_select", "repeat_interleave"}
+
+    def __init__(self, monkeypatch) -> None:
+        super().__init__()
+        self.reads: list[str] = []
+        for name in ("tolist", "numpy"):
+            original = getattr(torch.Tensor, name)
+            monkeypatch.setattr(torch.Tensor, name, self._recording(name, original))
+
+    def _recording(self, name, original):
+        def method(tensor, *args, **kwargs):
+            self.reads.append(name)
+            return original(tensor, *args, **kwargs)
+
+        return method
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = func.overloadpacket.__name__
+        boolean_index = name == "index" and any(
+            isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in (args[1] or [])
+        )
+        if name in self.SYNCING or boolean_index:
+            self.reads.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (5,)])
+def test_stacked_routing_reads_nothing_back_to_the_host(shape, monkeypatch):
+    """The accelerator strategy: training steps and scoring never wait for the host.
+
+    The same check sees the loop strategy's reads (its block sizes), so it
+    can fail.
+    """
+    config = TrainingConfig(batch_size=8, n_critic=3)
+    gen = torch.Generator().manual_seed(1)
+    batches = [torch.rand(8, *shape, generator=gen, dtype=torch.float64) * 2 - 1 for _ in range(3)]
+    reads = {}
+    for strategy in ROUTING_STRATEGIES:
+        nets = to_fast_layout(_nets(shape, n_generators=3), "cpu")
+        nets.train()
+        nets.routing = strategy
+        opt, log = _Optimizers(nets, config), _EpochLog()
+        step_generator = torch.Generator().manual_seed(2)
+        with monkeypatch.context() as patch, _HostReads(patch) as recorder:
+            _phase1_steps(nets, opt, batches, config, step_generator, True, 5.0, log)
+            nets.eval()
+            with torch.no_grad():
+                score_components(nets, batches[0])
+        reads[strategy] = recorder.reads
+    assert reads["stacked"] == []
+    assert "tolist" in reads["loop"] and "bincount" in reads["loop"]
