@@ -260,10 +260,10 @@ def _load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None
     optimizer.load_state_dict(state)
     for group in optimizer.param_groups:
         for param in group["params"]:
-            state = optimizer.state.get(param, {})
-            for key, value in state.items():
+            moments = optimizer.state.get(param, {})
+            for key, value in moments.items():
                 if isinstance(value, Tensor) and value.shape == param.shape:
-                    state[key] = _in_layout_of(value, param)
+                    moments[key] = _in_layout_of(value, param)
 
 
 class _EpochLog:
