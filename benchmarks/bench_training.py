@@ -5,6 +5,7 @@ Run from the repository root::
     python benchmarks/bench_training.py                 # the full table
     python benchmarks/bench_training.py --quick         # 28x28 only, fewer repeats
     python benchmarks/bench_training.py --growth        # also 1 vs 15 vs 30 generators in turn
+    python benchmarks/bench_training.py --critic-share  # also the critic steps' share of a cycle
 
 A training cycle is ``n_critic`` critic steps plus one update of the
 generators, encoders, classifier and bandit, on batches of real data. Both
@@ -28,7 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from yardstick import ThesisTrainer  # noqa: E402
 
 from danogan_sk.nn import NetworkSpec, build_networks, to_fast_layout  # noqa: E402
-from danogan_sk.training import TrainingConfig, _EpochLog, _Optimizers, _phase1_steps  # noqa: E402
+from danogan_sk.training import (  # noqa: E402
+    TrainingConfig,
+    _critic_step,
+    _draw_step,
+    _EpochLog,
+    _Optimizers,
+    _phase1_steps,
+)
 
 _ENTROPY_WEIGHT = 10.0  # any value: the bandit's cost does not depend on it
 
@@ -47,6 +55,22 @@ class LibraryCycle:
         log = _EpochLog()
         _phase1_steps(self.nets, self.opt, batches, self.config, self.generator, True, _ENTROPY_WEIGHT, log)
         log.means()  # the library reads its log once per epoch; count it here
+
+
+class LibraryCriticSteps:
+    """The ``n_critic`` critic steps of a library cycle alone, on fakes generated once."""
+
+    def __init__(self, cycle: LibraryCycle, real: torch.Tensor) -> None:
+        self.cycle = cycle
+        self.draws = _draw_step(cycle.nets, real, torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            self.fake = cycle.nets.generate(self.draws.z, self.draws.cluster)
+
+    def __call__(self, batches: list[torch.Tensor]) -> None:
+        log = _EpochLog()
+        for real in batches:
+            _critic_step(self.cycle.nets, self.cycle.opt, real, self.fake, self.draws.eps, self.cycle.config, log)
+        log.means()
 
 
 class YardstickCycle:
@@ -111,6 +135,21 @@ def measure_growth(
     return {n: config.n_critic * batch_size / seconds[n] for n in generator_counts}
 
 
+def measure_critic_share(
+    image_size: int, n_generators: int, batch_size: int, repeats: int, config: TrainingConfig
+) -> dict[str, float]:
+    """Median milliseconds of a library cycle and of its critic steps alone, timed alternately.
+
+    What is left of the cycle is the generators', encoders', classifier's
+    and bandit's work, most of it per-cluster blocks.
+    """
+    spec = NetworkSpec((1, image_size, image_size), n_generators=n_generators, latent_dim=30)
+    batches = real_batches(spec.input_shape, batch_size, config.n_critic, seed=0)
+    cycle = LibraryCycle(spec, config, 0)
+    runners = {"cycle": cycle, "critic steps": LibraryCriticSteps(cycle, batches[0])}
+    return {name: 1e3 * value for name, value in _median_seconds(runners, batches, repeats).items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[28, 64])
@@ -122,6 +161,10 @@ def main() -> None:
     parser.add_argument(
         "--growth", action="store_true",
         help="also time the library alone at every --generators count in turn: the per-sample cost's growth",
+    )
+    parser.add_argument(
+        "--critic-share", action="store_true",
+        help="also time a library cycle and its critic steps alone, in turn, at every size and --generators count",
     )
     args = parser.parse_args()
     if args.quick:
@@ -147,6 +190,15 @@ def main() -> None:
             first = rates[args.generators[0]]
             for n_generators, rate in rates.items():
                 print(f"| {size}x{size} | {n_generators} | {rate:.0f} | {first / rate:.2f}x |", flush=True)
+    if args.critic_share:
+        print()
+        print("| size | generators | library cycle ms | its critic steps ms | the rest ms |")
+        print("|---:|---:|---:|---:|---:|")
+        for size in args.sizes:
+            for n_generators in args.generators:
+                ms = measure_critic_share(size, n_generators, args.batch_size, args.repeats, config)
+                print(f"| {size}x{size} | {n_generators} | {ms['cycle']:.0f} | {ms['critic steps']:.0f} | "
+                      f"{ms['cycle'] - ms['critic steps']:.0f} |", flush=True)
 
 
 if __name__ == "__main__":
