@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
 from . import __version__
+from .memory_bank import METRICS, MemoryBank, bank_rows, feature_vectors
 from .nn import DAnoGANNetworks, NetworkSpec, contiguous_state, empty_networks, to_fast_layout
 from .scoring import anomaly_score, score_components, term_spreads
 from .training import TrainingConfig, TrainingResult, fit_networks
@@ -49,6 +50,7 @@ THESIS_PARAMS: dict = {
     "max_channels": 256,
     "alpha": 0.9,
     "critic_weight": 0.0,
+    "neighbor_weight": 0.0,
     "scale_terms": False,
 }
 
@@ -56,8 +58,12 @@ THESIS_PARAMS: dict = {
 # the critic, encoder and generator passes, with headroom.
 _SCORING_BYTES_PER_VALUE = 4 * 128
 
+# Bytes of working memory per query and memory-bank row while scoring: the
+# similarities, the distances and their top-k selection, in float32.
+_BANK_BYTES_PER_ENTRY = 4 * 4
+
 # Version of the pickled layout; bumped when a saved detector can no longer be read.
-_STATE_FORMAT = 1
+_STATE_FORMAT = 2
 
 _CHECKPOINT_FILE = "danogan_checkpoint.pt"
 
@@ -86,14 +92,17 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
     generator, and per-generator encoders map samples back to the latent
     space. A query is scored by how badly its generator reconstructs it and
     how far the classifier's cluster distribution moves between query and
-    reconstruction (thesis eq. 5.1), and, by default, by how unreal the
-    critic finds it::
+    reconstruction (thesis eq. 5.1), by how unreal the critic finds it, and
+    by how far its critic features are from the nearest training samples'
+    (a memory bank)::
 
-        A(x) = (1 - c) * [(1 - alpha) * mse(x, x_hat) + alpha * KL(C(x) || C(x_hat))] + c * (-D(x))
+        A(x) = (1 - c - n) * [(1 - alpha) * mse(x, x_hat) + alpha * KL(C(x) || C(x_hat))]
+               + c * (-D(x)) + n * neighbor(x)
 
-    with ``c = critic_weight`` and, when ``scale_terms`` is true, each term
+    with ``c = critic_weight``, ``n = neighbor_weight`` and, when ``scale_terms`` is true, each term
     divided by its interquartile range on the training data. The thesis's
-    score is ``critic_weight=0, scale_terms=False`` (see ``THESIS_PARAMS``).
+    score is ``critic_weight=0, neighbor_weight=0, scale_terms=False`` (see
+    ``THESIS_PARAMS``).
 
     Fit on normal data only. ``score_samples`` returns ``-A(x)`` (higher is
     more normal, scikit-learn's convention); PyOD's convention is in
@@ -150,10 +159,34 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         query gets a low ``D(x)``; this catches anomalies that reconstruct
         well (thin, low-ink shapes) where the reconstruction error fails.
         0 gives the thesis's score. Acts at scoring time.
+    neighbor_weight : float in [0, 1], default=0.0
+        Weight of the ``neighbor`` term: the distance of the query's critic
+        features ``D_i`` to the nearest training samples' in the memory bank
+        (``critic_weight + neighbor_weight <= 1``; eq. 5.1's terms get the
+        rest). A query unlike every training sample is far from all of them
+        even when its generator reconstructs it well. Acts at scoring time.
     scale_terms : bool, default=True
         Divide each term by its interquartile range on the training data
-        before weighting, so that ``alpha`` and ``critic_weight`` weigh
-        terms of any scale alike, on any data set. Acts at scoring time.
+        before weighting, so that ``alpha``, ``critic_weight`` and
+        ``neighbor_weight`` weigh terms of any scale alike, on any data set.
+        Acts at scoring time.
+    memory_bank_size : int, default=2000
+        Training samples whose critic features the memory bank keeps (a
+        random subset when there are more), bounding the fitted detector's
+        size: ``memory_bank_size * memory_bank_.dim`` float32 values. 0
+        keeps no bank (then ``neighbor_weight`` must be 0). Set at ``fit``.
+    n_neighbors : int, default=1
+        The ``neighbor`` term is the mean distance to this many nearest bank
+        rows. A training sample is never its own neighbour, so the training
+        data's terms (behind ``offset_`` and the term's scale) are those of
+        unseen normal data. Set at ``fit``.
+    neighbor_metric : {"cosine", "euclidean"}, default="cosine"
+        Distance between feature vectors. Set at ``fit``.
+    feature_pool : int or None, default=None
+        Average-pool the critic's feature maps to at most
+        ``feature_pool x feature_pool`` positions before they enter the bank
+        (smaller banks for large images); ``None`` keeps every position.
+        Set at ``fit``.
     contamination : float in (0, 0.5], default=0.1
         Expected proportion of outliers, sets ``offset_``. Acts at scoring time.
     image_shape : tuple of int or None, default=None
@@ -197,6 +230,9 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         for feature vectors).
     device_ : str
         Device the networks live on.
+    memory_bank_ : MemoryBank or None
+        Critic features of up to ``memory_bank_size`` training samples
+        (:class:`danogan_sk.memory_bank.MemoryBank`), on ``device_``.
     offset_ : float
         ``decision_function = score_samples - offset_``: the ``contamination``
         percentile of the training scores at the current score settings.
@@ -238,7 +274,12 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         "max_channels": _positive_int(),
         "alpha": [Interval(Real, 0, 1, closed="both")],
         "critic_weight": [Interval(Real, 0, 1, closed="both")],
+        "neighbor_weight": [Interval(Real, 0, 1, closed="both")],
         "scale_terms": ["boolean"],
+        "memory_bank_size": _positive_int(0),
+        "n_neighbors": _positive_int(),
+        "neighbor_metric": [StrOptions(set(METRICS))],
+        "feature_pool": [Interval(Integral, 1, None, closed="left"), None],
         "contamination": [Interval(Real, 0, 0.5, closed="right")],
         "image_shape": [tuple, list, None],
         "device": [str, torch.device],
@@ -271,7 +312,12 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         max_channels: int = 256,
         alpha: float = 0.0,
         critic_weight: float = 0.5,
+        neighbor_weight: float = 0.0,
         scale_terms: bool = True,
+        memory_bank_size: int = 2000,
+        n_neighbors: int = 1,
+        neighbor_metric: str = "cosine",
+        feature_pool: int | None = None,
         contamination: float = 0.1,
         image_shape: tuple[int, ...] | None = None,
         device: str = "auto",
@@ -301,7 +347,12 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         self.max_channels = max_channels
         self.alpha = alpha
         self.critic_weight = critic_weight
+        self.neighbor_weight = neighbor_weight
         self.scale_terms = scale_terms
+        self.memory_bank_size = memory_bank_size
+        self.n_neighbors = n_neighbors
+        self.neighbor_metric = neighbor_metric
+        self.feature_pool = feature_pool
         self.contamination = contamination
         self.image_shape = image_shape
         self.device = device
@@ -340,6 +391,8 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         """
         self.image_shape_ = self._resolve_image_shape(X)
         X = self._validate_rows(X, reset=True)
+        self._check_bank_size(len(X))
+        _check_score_weights(self.critic_weight, self.neighbor_weight)
         device = _resolve_device(self.device)
         self.data_min_, self.data_range_ = _learn_scaling(X, per_feature=self.image_shape_ is None)
         input_shape = self.image_shape_ or (X.shape[1],)
@@ -368,8 +421,29 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         self.device_ = str(device)
         self.networks_ = _load_networks(self.network_spec_, result.state_dict, device)
         self.history_ = result.history
+        self.memory_bank_ = self._build_memory_bank(X, seed)
         self._training_components = self._components(X, validate=False)
         return self
+
+    def _check_bank_size(self, n_samples: int) -> None:
+        """Fail before training when the bank could not hold ``n_neighbors`` + 1 rows."""
+        bank_size = min(self.memory_bank_size, n_samples)
+        if bank_size and bank_size <= self.n_neighbors:
+            raise ValueError(
+                f"n_neighbors={self.n_neighbors} needs a memory bank of more than "
+                f"{self.n_neighbors} training samples, but it would hold {bank_size} "
+                f"(memory_bank_size={self.memory_bank_size}, {n_samples} training samples)."
+            )
+
+    def _build_memory_bank(self, X: np.ndarray, seed: int) -> MemoryBank | None:
+        """The critic features of ``memory_bank_size`` training samples (``None`` for 0)."""
+        if self.memory_bank_size == 0:
+            return None
+        rows = bank_rows(len(X), self.memory_bank_size, seed)
+        pool, metric = self.feature_pool, self.neighbor_metric
+        compute = lambda batch: feature_vectors(self.networks_.critic.features(batch), pool, metric)  # noqa: E731
+        vectors = torch.cat(list(self._in_chunks(X[rows], False, compute)))
+        return MemoryBank(vectors, self.n_neighbors, metric, pool)
 
     # -------------------------------------------------------------- scoring
 
@@ -400,7 +474,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         >>> det = DAnoGANDetector(n_generators=2, n_epochs=1, xzx_epochs=0,
         ...                       random_state=0).fit(X)
         >>> sorted(det.score_components(X[:4]))
-        ['cluster', 'critic', 'feature_mse', 'kl', 'mse']
+        ['cluster', 'critic', 'feature_mse', 'kl', 'mse', 'neighbor']
         """
         check_is_fitted(self)
         return self._components(X, validate=True)
@@ -466,6 +540,33 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         parts = list(self._in_chunks(X, True, self.networks_.reconstruct))
         latent = np.concatenate([p.latent.cpu().numpy() for p in parts])
         return latent, np.concatenate([p.cluster.cpu().numpy() for p in parts])
+
+    def critic_features(self, X) -> np.ndarray:
+        """The critic's intermediate features ``D_i(x)``: what the classifier and the memory bank read.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), (n_samples, H, W) or (n_samples, C, H, W)
+            Query samples.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, C', H', W') or (n_samples, d)
+            Feature maps for images, feature vectors for tabular data (float32).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from danogan_sk import DAnoGANDetector
+        >>> X = np.random.default_rng(0).random((64, 8, 8))
+        >>> det = DAnoGANDetector(n_generators=2, n_epochs=1, xzx_epochs=0,
+        ...                       base_channels=4, random_state=0).fit(X)
+        >>> det.critic_features(X[:5]).shape
+        (5, 4, 4, 4)
+        """
+        check_is_fitted(self)
+        compute = lambda batch: self.networks_.critic.features(batch).cpu()  # noqa: E731
+        return torch.cat(list(self._in_chunks(X, True, compute))).numpy()
 
     def score_samples(self, X) -> np.ndarray:
         """Opposite of the anomaly score ``A(x)``: the higher, the more normal.
@@ -587,8 +688,21 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         # The scoring-time parameters may be changed with set_params after
         # fit, which does not validate them.
         self._validate_params()
+        _check_score_weights(self.critic_weight, self.neighbor_weight)
+        if self.neighbor_weight and self.memory_bank_ is None:
+            raise ValueError(
+                f"neighbor_weight={self.neighbor_weight} needs a memory bank, but this detector "
+                "was fitted with memory_bank_size=0; refit with memory_bank_size > 0 or set "
+                "neighbor_weight=0."
+            )
         spreads = term_spreads(self._training_components) if self.scale_terms else None
-        return anomaly_score(components, float(self.alpha), float(self.critic_weight), spreads)
+        return anomaly_score(
+            components,
+            float(self.alpha),
+            float(self.critic_weight),
+            spreads,
+            neighbor_weight=float(self.neighbor_weight),
+        )
 
     # ------------------------------------------------------------- helpers
 
@@ -599,11 +713,12 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
 
     def _components(self, X, validate: bool) -> dict[str, np.ndarray]:
         """Score components of ``X``, validated chunk by chunk if ``validate``."""
-        compute = lambda batch: score_components(self.networks_, batch)  # noqa: E731
+        compute = lambda batch: score_components(self.networks_, batch, self.memory_bank_)  # noqa: E731
         parts = list(self._in_chunks(X, validate, compute))
         out = {name: np.concatenate([p[name].cpu().numpy() for p in parts]) for name in parts[0]}
-        for name in ("mse", "kl", "feature_mse", "critic"):
-            out[name] = out[name].astype(np.float64)
+        for name in out:
+            if name != "cluster":
+                out[name] = out[name].astype(np.float64)
         return out
 
     def _in_chunks(self, X, validate: bool, compute):
@@ -617,8 +732,11 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
             X, validate = self._validate_rows(X, reset=False), False
         n_samples = X.shape[0]
         row_values = int(np.prod(X.shape[1:]))
+        bank = getattr(self, "memory_bank_", None)
+        bank_entries = 0 if bank is None else len(bank)
         chunk_rows = get_chunk_n_rows(
-            row_bytes=_SCORING_BYTES_PER_VALUE * row_values, max_n_rows=n_samples
+            row_bytes=_SCORING_BYTES_PER_VALUE * row_values + _BANK_BYTES_PER_ENTRY * bank_entries,
+            max_n_rows=n_samples,
         )
         device = torch.device(self.device_)
         several = chunk_rows < n_samples
@@ -693,6 +811,8 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         if isinstance(state.get("networks_"), torch.nn.Module):
             # CPU tensors only, so a model fitted on a GPU loads anywhere.
             state["networks_"] = contiguous_state(state["networks_"])
+        if state.get("memory_bank_") is not None:
+            state["memory_bank_"] = state["memory_bank_"].to("cpu")
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -711,7 +831,17 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
             device = _device_for_loading(state["device_"])
             state["device_"] = str(device)
             state["networks_"] = _load_networks(state["network_spec_"], weights, device)
+            if state.get("memory_bank_") is not None:
+                state["memory_bank_"] = state["memory_bank_"].to(device)
         super().__setstate__(state)
+
+
+def _check_score_weights(critic_weight: float, neighbor_weight: float) -> None:
+    if critic_weight + neighbor_weight > 1.0 + 1e-9:  # rounding of e.g. 0.3 + 0.7
+        raise ValueError(
+            f"critic_weight + neighbor_weight must be at most 1 (the rest weighs eq. 5.1's "
+            f"terms), got {critic_weight} + {neighbor_weight}."
+        )
 
 
 def _find_malloc_trim():

@@ -12,6 +12,8 @@ PyOD is imported here only, so ``import danogan_sk`` works without it.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 from pyod.models.base import BaseDetector
 from sklearn.utils.validation import check_is_fitted
@@ -36,8 +38,10 @@ class DAnoGAN(BaseDetector):
     ----------
     contamination : float in (0, 0.5], default=0.1
         Expected proportion of outliers in the training data.
-    n_generators, latent_dim, n_epochs, xzx_epochs, batch_size, n_critic, lr_generator, lr_critic, lr_encoder, lr_classifier, lr_bandit, lr_xzx, gp_weight, classifier_weight, bandit, entropy_weight, entropy_decay, base_channels, max_channels, alpha, critic_weight, scale_terms, image_shape, device, memory, checkpoint_dir, random_state, verbose
-        As in :class:`~danogan_sk.DAnoGANDetector`.
+    **params
+        Every other parameter of :class:`~danogan_sk.DAnoGANDetector`, with
+        the same name, meaning and default, as keywords
+        (``DAnoGAN(n_epochs=5, alpha=0.9)``).
 
     Attributes
     ----------
@@ -61,67 +65,16 @@ class DAnoGAN(BaseDetector):
     ((3,), True)
     """
 
-    def __init__(
-        self,
-        contamination: float = 0.1,
-        n_generators: int = 10,
-        latent_dim: int = 30,
-        n_epochs: int = 10,
-        xzx_epochs: int = 2,
-        batch_size: int = 64,
-        n_critic: int = 5,
-        lr_generator: float = 2e-4,
-        lr_critic: float = 2e-4,
-        lr_encoder: float = 1e-3,
-        lr_classifier: float = 2e-4,
-        lr_bandit: float = 1e-3,
-        lr_xzx: float = 1e-3,
-        gp_weight: float = 10.0,
-        classifier_weight: float = 1.0,
-        bandit: bool = True,
-        entropy_weight: float = 1000.0,
-        entropy_decay: float | str = "auto",
-        base_channels: int = 32,
-        max_channels: int = 256,
-        alpha: float = 0.0,
-        critic_weight: float = 0.5,
-        scale_terms: bool = True,
-        image_shape: tuple[int, ...] | None = None,
-        device: str = "auto",
-        memory=None,
-        checkpoint_dir=None,
-        random_state=None,
-        verbose: int = 0,
-    ) -> None:
-        super().__init__(contamination=contamination)
-        self.n_generators = n_generators
-        self.latent_dim = latent_dim
-        self.n_epochs = n_epochs
-        self.xzx_epochs = xzx_epochs
-        self.batch_size = batch_size
-        self.n_critic = n_critic
-        self.lr_generator = lr_generator
-        self.lr_critic = lr_critic
-        self.lr_encoder = lr_encoder
-        self.lr_classifier = lr_classifier
-        self.lr_bandit = lr_bandit
-        self.lr_xzx = lr_xzx
-        self.gp_weight = gp_weight
-        self.classifier_weight = classifier_weight
-        self.bandit = bandit
-        self.entropy_weight = entropy_weight
-        self.entropy_decay = entropy_decay
-        self.base_channels = base_channels
-        self.max_channels = max_channels
-        self.alpha = alpha
-        self.critic_weight = critic_weight
-        self.scale_terms = scale_terms
-        self.image_shape = image_shape
-        self.device = device
-        self.memory = memory
-        self.checkpoint_dir = checkpoint_dir
-        self.random_state = random_state
-        self.verbose = verbose
+    def __init__(self, **params) -> None:
+        # The parameters are the detector's (see __signature__ below), so a
+        # parameter added to DAnoGANDetector appears here with its default.
+        unknown = sorted(set(params) - set(_SIGNATURE.parameters))
+        if unknown:
+            raise TypeError(f"DAnoGAN got unexpected keyword arguments {unknown}.")
+        super().__init__(contamination=params.pop("contamination", _DEFAULTS["contamination"]))
+        for name, default in _DEFAULTS.items():
+            if name != "contamination":
+                setattr(self, name, params.get(name, default))
 
     def _detector_params(self) -> dict:
         """This adapter's parameters that ``DAnoGANDetector`` accepts."""
@@ -186,3 +139,19 @@ class DAnoGAN(BaseDetector):
         """
         check_is_fitted(self, ["detector_"])
         return -self.detector_.score_samples(X)
+
+
+def _adapter_signature() -> inspect.Signature:
+    """``DAnoGANDetector``'s keyword parameters, ``contamination`` first as in PyOD."""
+    detector = inspect.signature(DAnoGANDetector.__init__).parameters
+    ordered = ["contamination", *(name for name in detector if name not in ("self", "contamination"))]
+    return inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [detector[name].replace(kind=inspect.Parameter.KEYWORD_ONLY) for name in ordered]
+    )
+
+
+_SIGNATURE = _adapter_signature()
+_DEFAULTS = {name: p.default for name, p in _SIGNATURE.parameters.items() if name != "self"}
+# scikit-learn's and PyOD's get_params read the parameter names from the signature.
+DAnoGAN.__init__.__signature__ = _SIGNATURE

@@ -1,8 +1,10 @@
 """Anomaly score components and their combination (thesis section 5.4, eq. 5.1).
 
 The thesis scores a query by its reconstruction error and the KL term
-(eq. 5.1). Two label-free extensions are available: the critic's value as a
-third term (``critic_weight``), and dividing each term by its spread on the
+(eq. 5.1). Three label-free extensions are available: the critic's value as a
+further term (``critic_weight``), the distance to the nearest training
+samples in the critic's feature space (``neighbor_weight``, see
+:mod:`danogan_sk.memory_bank`), and dividing each term by its spread on the
 training data (``term_spreads``) so that the weights mean the same on every
 data set.
 """
@@ -13,18 +15,23 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .memory_bank import MemoryBank
 from .nn import DAnoGANNetworks
 
 __all__ = ["COMPONENTS", "SCORED_TERMS", "score_components", "term_spreads", "anomaly_score"]
 
 #: The per-sample terms :func:`score_components` returns.
-COMPONENTS = ("mse", "kl", "feature_mse", "critic", "cluster")
+COMPONENTS = ("mse", "kl", "feature_mse", "critic", "neighbor", "cluster")
 #: The components :func:`anomaly_score` combines.
-SCORED_TERMS = ("mse", "kl", "critic")
+SCORED_TERMS = ("mse", "kl", "critic", "neighbor")
 
 
 @torch.no_grad()
-def score_components(nets: DAnoGANNetworks, x: Tensor) -> dict[str, Tensor]:
+def score_components(
+    nets: DAnoGANNetworks,
+    x: Tensor,
+    bank: MemoryBank | None = None,
+) -> dict[str, Tensor]:
     """Per-sample anomaly terms of a query batch, in eval mode.
 
     Parameters
@@ -33,6 +40,9 @@ def score_components(nets: DAnoGANNetworks, x: Tensor) -> dict[str, Tensor]:
         Trained networks (BatchNorm must be in eval mode).
     x : Tensor of shape (n, ...)
         Queries scaled to the generators' [-1, 1] range.
+    bank : MemoryBank or None
+        Critic features of training samples; without it there is no
+        ``neighbor`` term.
 
     Returns
     -------
@@ -44,27 +54,32 @@ def score_components(nets: DAnoGANNetworks, x: Tensor) -> dict[str, Tensor]:
         ``critic``: ``-D(x)``, the critic's value of the query negated (the
         critic rates real-looking data high, so a query unlike the training
         data gets a high ``critic``; the same discrimination signal AnoGAN
-        adds to its residual); ``cluster``: the cluster the query was routed
-        to.
+        adds to its residual); ``neighbor`` (with a ``bank``): distance of
+        the query's critic features to the nearest training samples';
+        ``cluster``: the cluster the query was routed to.
     """
     rec = nets.reconstruct(x)
     features_rec = nets.critic.features(rec.reconstruction)  # the critic's value of it is not used
     log_q = torch.log_softmax(rec.logits, dim=1)
     log_r = torch.log_softmax(nets.classifier(features_rec), dim=1)
-    return {
+    components = {
         "mse": (x - rec.reconstruction).pow(2).flatten(1).mean(1),
         "kl": (log_q.exp() * (log_q - log_r)).sum(1),
         "feature_mse": (rec.features - features_rec).pow(2).flatten(1).mean(1),
-        "critic": -nets.critic.value_from_features(rec.features),
-        "cluster": rec.cluster,
     }
+    if bank is not None:
+        components["neighbor"] = bank.distance(rec.features)
+    components["critic"] = -nets.critic.value_from_features(rec.features)
+    components["cluster"] = rec.cluster
+    return components
 
 
 def term_spreads(components: dict[str, np.ndarray]) -> dict[str, float]:
     """A positive scale for each scored term: its interquartile range.
 
     Falls back to the standard deviation, then to 1, when the range is zero
-    (a term constant on the reference data).
+    (a term constant on the reference data). Terms missing from
+    ``components`` (``neighbor`` without a memory bank) get no scale.
 
     Parameters
     ----------
@@ -79,6 +94,8 @@ def term_spreads(components: dict[str, np.ndarray]) -> dict[str, float]:
     """
     spreads = {}
     for name in SCORED_TERMS:
+        if name not in components:
+            continue
         values = np.asarray(components[name], dtype=np.float64)
         q1, q3 = np.percentile(values, [25, 75])
         spreads[name] = 1.0
@@ -94,13 +111,16 @@ def anomaly_score(
     alpha: float,
     critic_weight: float = 0.0,
     spreads: dict[str, float] | None = None,
+    neighbor_weight: float = 0.0,
 ) -> np.ndarray:
-    """Eq. 5.1, optionally with the critic term and scaled terms; higher is more anomalous.
+    """Eq. 5.1, optionally with the critic and neighbour terms and scaled terms; higher is more anomalous.
 
-    ``A(x) = (1 - c) * ((1 - alpha) * mse + alpha * KL) + c * critic`` with
-    ``c = critic_weight``; ``critic_weight=0`` and no ``spreads`` is the
-    thesis's eq. 5.1 exactly. With ``spreads`` every term is first divided
-    by its spread (see :func:`term_spreads`).
+    ``A(x) = (1 - c - n) * ((1 - alpha) * mse + alpha * KL) + c * critic + n * neighbor``
+    with ``c = critic_weight`` and ``n = neighbor_weight`` (``c + n <= 1``, as
+    the estimator checks);
+    ``c = n = 0`` and no ``spreads`` is the thesis's eq. 5.1 exactly. With
+    ``spreads`` every term is first divided by its spread (see
+    :func:`term_spreads`). A term whose weight is 0 is not read.
 
     Examples
     --------
@@ -109,12 +129,29 @@ def anomaly_score(
     >>> comps = {"mse": np.array([1.0, 0.0]), "kl": np.zeros(2), "critic": np.array([0.0, 4.0])}
     >>> anomaly_score(comps, 0.0, critic_weight=0.5, spreads={"mse": 1.0, "kl": 1.0, "critic": 4.0})
     array([0.5, 0.5])
+    >>> anomaly_score({"critic": np.array([1.0, 0.0]), "neighbor": np.array([0.0, 3.0])},
+    ...               0.0, critic_weight=0.5, neighbor_weight=0.5)
+    array([0.5, 1.5])
     """
-    names = SCORED_TERMS if critic_weight else ("mse", "kl")
-    terms = {name: np.asarray(components[name]) for name in names}
-    if spreads is not None:
-        terms = {name: value / spreads[name] for name, value in terms.items()}
-    score = (1.0 - alpha) * terms["mse"] + alpha * terms["kl"]
-    if critic_weight:
-        score = (1.0 - critic_weight) * score + critic_weight * terms["critic"]
+    alpha = float(alpha)
+    weights = {
+        "mse": (1.0 - critic_weight - neighbor_weight) * (1.0 - alpha),
+        "kl": (1.0 - critic_weight - neighbor_weight) * alpha,
+        "critic": critic_weight,
+        "neighbor": neighbor_weight,
+    }
+    weights = {name: w for name, w in weights.items() if w > 0}
+    missing = sorted(set(weights) - set(components))
+    if missing:
+        raise ValueError(
+            f"The score at these weights needs the components {missing}, which are missing "
+            f"(the components given: {sorted(components)})."
+        )
+    n_samples = len(np.asarray(components[next(iter(components))]))
+    score = np.zeros(n_samples)
+    for name, weight in weights.items():
+        term = np.asarray(components[name], dtype=np.float64)
+        if spreads is not None:
+            term = term / spreads[name]
+        score = score + weight * term
     return score

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 
+from danogan_sk import DAnoGANDetector
 from danogan_sk.cli import main
 
 
@@ -29,8 +30,9 @@ def test_run_prints_an_auc_per_anomaly_and_saves_the_detector(tmp_path, capsys):
     assert "| low_contrast_fork |" in out and "| mixed_bolts |" in out
     results = json.loads((tmp_path / "results.json").read_text())
     for name in ("low_contrast_fork", "mixed_bolts"):
-        assert 0.0 <= results[name] <= 1.0
-        assert 0.0 <= results[name + " (thesis eq. 5.1)"] <= 1.0
-        assert f"| {name} | {results[name]:.3f} | {results[name + ' (thesis eq. 5.1)']:.3f} |" in out
+        row = [results[name + key] for key in ("", " (thesis eq. 5.1)", " (raw-pixel 1-NN)")]
+        assert all(0.0 <= auc <= 1.0 for auc in row)
+        assert f"| {name} | " + " | ".join(f"{auc:.3f}" for auc in row) + " |" in out
     assert results["critic_weight"] == 0.5 and results["scale_terms"] is True
+    assert results["neighbor_weight"] == DAnoGANDetector().neighbor_weight
     assert (tmp_path / "detector.joblib").exists()

@@ -1,0 +1,169 @@
+"""A memory bank of the training data's critic features, and distances to it.
+
+The critic's intermediate features ``D_i`` (the map the cluster classifier
+reads) separate normal from anomalous data long before the generators
+reconstruct well. Keeping the features of normal training samples and
+scoring a query by its distance to the nearest of them is how
+memory-bank detectors such as PatchCore score; here it is one term of the
+anomaly score (``neighbor``), combined with the others on scales learned
+from normal data.
+
+The bank holds at most ``size`` training samples (a random subsample), so
+a fitted detector stays bounded whatever the training set's size: ``size``
+rows of ``dim`` float32 values (``dim`` is :attr:`MemoryBank.dim`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["METRICS", "MemoryBank", "bank_rows", "feature_vectors"]
+
+# Relative squared distance under which a bank row is the query itself.
+_SAME_SAMPLE = 1e-5
+
+#: Distances a bank can use: ``"cosine"`` (one minus the cosine similarity)
+#: or ``"euclidean"``.
+METRICS = ("cosine", "euclidean")
+
+
+def feature_vectors(features: Tensor, pool: int | None, metric: str) -> Tensor:
+    """One vector per sample from critic features ``D_i``.
+
+    Parameters
+    ----------
+    features : Tensor of shape (n, C, H, W) or (n, d)
+        Critic features.
+    pool : int or None
+        Average-pool feature maps to at most ``pool x pool`` positions before
+        flattening (fewer values per bank row); ``None`` keeps every position.
+        Feature vectors of tabular data are never pooled.
+    metric : {"cosine", "euclidean"}
+        With ``"cosine"`` the vectors are scaled to unit length.
+
+    Returns
+    -------
+    Tensor of shape (n, dim), float32.
+
+    Examples
+    --------
+    >>> feature_vectors(torch.ones(2, 3, 8, 8), pool=2, metric="euclidean").shape
+    torch.Size([2, 12])
+    >>> feature_vectors(torch.ones(2, 4), pool=2, metric="cosine")
+    tensor([[0.5000, 0.5000, 0.5000, 0.5000],
+            [0.5000, 0.5000, 0.5000, 0.5000]])
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}.")
+    if features.dim() == 4 and pool is not None:
+        height, width = features.shape[-2:]
+        features = F.adaptive_avg_pool2d(features, (min(pool, height), min(pool, width)))
+    vectors = features.flatten(1).float()
+    if metric == "cosine":
+        vectors = F.normalize(vectors, dim=1)
+    return vectors
+
+
+def bank_rows(n_samples: int, size: int, seed: int) -> np.ndarray:
+    """Which training rows the bank keeps: all of them, or ``size`` drawn at random.
+
+    Examples
+    --------
+    >>> bank_rows(5, 10, seed=0)
+    array([0, 1, 2, 3, 4])
+    >>> rows = bank_rows(1000, 3, seed=0)
+    >>> len(rows), bool(np.all(np.diff(rows) > 0))
+    (3, True)
+    """
+    if n_samples <= size:
+        return np.arange(n_samples)
+    return np.sort(np.random.default_rng(seed).choice(n_samples, size=size, replace=False))
+
+
+@dataclass
+class MemoryBank:
+    """Feature vectors of normal samples and the distance of queries to them.
+
+    Parameters
+    ----------
+    vectors : Tensor of shape (size, dim)
+        The bank, as :func:`feature_vectors` returns it.
+    n_neighbors : int
+        A query's distance is the mean distance to its ``n_neighbors``
+        nearest bank rows.
+    metric : {"cosine", "euclidean"}
+        Distance between vectors.
+    pool : int or None
+        Pooling of the feature maps (see :func:`feature_vectors`).
+
+    Examples
+    --------
+    >>> bank = MemoryBank(torch.tensor([[0.0, 0.0], [3.0, 4.0]]), 1, "euclidean", None)
+    >>> bank.distance(torch.tensor([[0.0, 1.0], [3.0, 3.0]]))
+    tensor([1., 1.])
+    >>> bank.distance(torch.tensor([[3.0, 4.0]]))  # a bank row itself: the next one counts
+    tensor([5.])
+    """
+
+    vectors: Tensor
+    n_neighbors: int
+    metric: str
+    pool: int | None
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}.")
+        # One row more than the neighbours, so a bank row's own entry can be skipped.
+        if not 1 <= self.n_neighbors < len(self):
+            raise ValueError(
+                f"n_neighbors={self.n_neighbors} needs a bank of more than {self.n_neighbors} "
+                f"rows; this one has {len(self)}."
+            )
+
+    @property
+    def dim(self) -> int:
+        """Values per bank row."""
+        return int(self.vectors.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.vectors.shape[0])
+
+    def to(self, device: torch.device | str) -> "MemoryBank":
+        """The same bank with its vectors on ``device``."""
+        return MemoryBank(self.vectors.to(device), self.n_neighbors, self.metric, self.pool)
+
+    def distance(self, features: Tensor) -> Tensor:
+        """Mean distance of each query to its ``n_neighbors`` nearest bank rows.
+
+        A bank row identical to the query (within float32 rounding: squared
+        difference at most ``1e-5`` of the query's squared norm) is the query
+        itself, a training sample kept in the bank, and is left out: the
+        training data then gets the distances of unseen normal data, which
+        is what ``offset_`` and the term's scale are learned from.
+
+        Parameters
+        ----------
+        features : Tensor of shape (n, ...)
+            Critic features ``D_i`` of the queries.
+
+        Returns
+        -------
+        Tensor of shape (n,)
+        """
+        queries = feature_vectors(features, self.pool, self.metric)
+        squared = (
+            queries.pow(2).sum(1, keepdim=True)
+            + self.vectors.pow(2).sum(1)
+            - 2.0 * (queries @ self.vectors.T)
+        ).clamp_min_(0.0)
+        nearest = torch.topk(squared, self.n_neighbors + 1, dim=1, largest=False).values
+        itself = nearest[:, :1] <= _SAME_SAMPLE * queries.pow(2).sum(1, keepdim=True)
+        kept = torch.where(itself, nearest[:, 1:], nearest[:, :-1])
+        # Unit vectors for "cosine": 1 - cos(q, b) = |q - b|^2 / 2.
+        distances = kept / 2.0 if self.metric == "cosine" else kept.sqrt()
+        return distances.mean(1)

@@ -1,0 +1,142 @@
+"""The memory bank of critic features and the ``neighbor`` score term."""
+
+import pickle
+
+import numpy as np
+import pytest
+import sklearn
+import torch
+
+from danogan_sk import DAnoGANDetector
+from danogan_sk.memory_bank import MemoryBank, feature_vectors
+from danogan_sk.scoring import anomaly_score, term_spreads
+
+TINY = dict(n_generators=2, latent_dim=3, n_epochs=1, xzx_epochs=1, base_channels=4, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(0)
+    return rng.random((80, 8, 8)), rng.random((30, 8, 8))
+
+
+@pytest.fixture(scope="module")
+def fitted(images):
+    X, _ = images
+    return DAnoGANDetector(memory_bank_size=50, **TINY).fit(X)
+
+
+def _brute_force(queries: np.ndarray, bank: np.ndarray, k: int, metric: str) -> np.ndarray:
+    if metric == "cosine":
+        q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+        b = bank / np.linalg.norm(bank, axis=1, keepdims=True)
+        d = 1.0 - q @ b.T
+    else:
+        d = np.linalg.norm(queries[:, None, :] - bank[None, :, :], axis=2)
+    return np.sort(d, axis=1)[:, :k].mean(1)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+@pytest.mark.parametrize("k", [1, 3])
+def test_distance_matches_brute_force(metric, k):
+    rng = np.random.default_rng(1)
+    bank, queries = rng.normal(size=(40, 6)), rng.normal(size=(15, 6))
+    memory = MemoryBank(feature_vectors(torch.from_numpy(bank), None, metric), k, metric, None)
+    got = memory.distance(torch.from_numpy(queries)).numpy()
+    np.testing.assert_allclose(got, _brute_force(queries, bank, k, metric), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_a_bank_row_is_scored_by_its_other_rows(metric):
+    """A training sample kept in the bank gets the distance an unseen sample would."""
+    rng = np.random.default_rng(2)
+    bank = rng.normal(size=(30, 5))
+    memory = MemoryBank(feature_vectors(torch.from_numpy(bank), None, metric), 2, metric, None)
+    got = memory.distance(torch.from_numpy(bank[:10])).numpy()
+    expected = [_brute_force(bank[i:i + 1], np.delete(bank, i, axis=0), 2, metric)[0] for i in range(10)]
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    assert np.all(got > 0)
+
+
+def test_pooling_shrinks_the_vectors():
+    features = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
+    pooled = feature_vectors(features, 2, "euclidean")
+    assert pooled.shape == (2, 12)
+    np.testing.assert_allclose(pooled[0, 0], features[0, 0, :4, :4].mean())
+
+
+def test_bank_needs_more_rows_than_neighbours():
+    with pytest.raises(ValueError, match="n_neighbors=3"):
+        MemoryBank(torch.zeros(3, 2), 3, "cosine", None)
+    with pytest.raises(ValueError, match="metric"):
+        MemoryBank(torch.zeros(3, 2), 1, "manhattan", None)
+
+
+def test_bank_is_bounded_by_its_size(images, fitted):
+    X, _ = images
+    assert len(fitted.memory_bank_) == 50
+    assert fitted.memory_bank_.dim == int(np.prod(fitted.critic_features(X[:1]).shape[1:]))
+    small = DAnoGANDetector(memory_bank_size=500, **TINY).fit(X)
+    assert len(small.memory_bank_) == len(X)  # never more rows than the training set
+    pooled = DAnoGANDetector(memory_bank_size=50, feature_pool=1, **TINY).fit(X)
+    assert pooled.memory_bank_.dim == fitted.critic_features(X[:1]).shape[1]
+
+
+def test_neighbor_term_is_finite_and_chunk_invariant(images, fitted):
+    _, X_test = images
+    whole = fitted.score_components(X_test)["neighbor"]
+    assert np.all(np.isfinite(whole)) and np.all(whole > 0)
+    # A tiny working memory scores in chunks of a few rows.
+    with sklearn.config_context(working_memory=0.3):
+        chunked = fitted.score_components(X_test)["neighbor"]
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_training_rows_are_scored_like_unseen_normal_data(images, fitted):
+    """offset_ and the term's scale come from distances to *other* training samples."""
+    X, _ = images
+    neighbor = fitted.score_components(X)["neighbor"]
+    assert np.all(neighbor > 1e-4)  # no training row is its own neighbour
+    np.testing.assert_allclose(neighbor, fitted._training_components["neighbor"], rtol=1e-5, atol=1e-6)
+    # predict on the training data flags the contamination's share, as sklearn expects.
+    assert np.mean(fitted.predict(X) == -1) == pytest.approx(fitted.contamination, abs=1 / len(X))
+
+
+def test_neighbor_weight_acts_at_scoring_time(images, fitted):
+    _, X_test = images
+    parts = fitted.score_components(X_test)
+    spreads = term_spreads(fitted._training_components)
+    for weight in (0.0, 0.3, 0.5):
+        fitted.set_params(neighbor_weight=weight)
+        expected = anomaly_score(parts, fitted.alpha, fitted.critic_weight, spreads, neighbor_weight=weight)
+        np.testing.assert_allclose(-fitted.score_samples(X_test), expected, rtol=1e-10)
+    fitted.set_params(neighbor_weight=0.5)
+    with pytest.raises(ValueError, match="critic_weight \\+ neighbor_weight must be at most 1"):
+        fitted.set_params(critic_weight=0.8).score_samples(X_test)
+    fitted.set_params(critic_weight=0.5)
+
+
+def test_pickle_round_trip_keeps_the_bank(images, fitted):
+    _, X_test = images
+    loaded = pickle.loads(pickle.dumps(fitted))
+    assert loaded.memory_bank_.vectors.device.type == "cpu"
+    np.testing.assert_array_equal(loaded.memory_bank_.vectors.numpy(), fitted.memory_bank_.vectors.numpy())
+    np.testing.assert_allclose(loaded.decision_function(X_test), fitted.decision_function(X_test), rtol=1e-6)
+
+
+def test_without_a_bank(images):
+    X, X_test = images
+    det = DAnoGANDetector(memory_bank_size=0, neighbor_weight=0.0, **TINY).fit(X)
+    assert det.memory_bank_ is None
+    assert "neighbor" not in det.score_components(X_test)
+    assert np.all(np.isfinite(det.decision_function(X_test)))
+    with pytest.raises(ValueError, match="needs a memory bank"):
+        det.set_params(neighbor_weight=0.5).decision_function(X_test)
+
+
+def test_bad_bank_settings_fail_before_training(images):
+    X, _ = images
+    with pytest.raises(ValueError, match="n_neighbors=5 needs a memory bank of more than 5"):
+        DAnoGANDetector(memory_bank_size=5, n_neighbors=5, **TINY).fit(X)
+    with pytest.raises(ValueError, match="critic_weight \\+ neighbor_weight"):
+        DAnoGANDetector(critic_weight=0.7, neighbor_weight=0.7, **TINY).fit(X)
