@@ -405,3 +405,11 @@ def test_checkpoint_dir_that_is_a_file_is_a_clear_error(tmp_path):
         with pytest.raises(ValueError, match="checkpoint_dir.*is a file"):
             DAnoGANDetector(**TINY, checkpoint_dir=checkpoint_dir).fit(blobs())
     assert a_file.read_text() == ""
+
+
+@pytest.mark.parametrize("shape", [(4, 64), (100, 4)])
+def test_wide_and_tall_images_fit_and_score(shape):
+    X = images(20, (1, *shape))
+    det = DAnoGANDetector(**{**TINY, "n_epochs": 1, "xzx_epochs": 0}).fit(X)
+    assert det.reconstruct(X[:2]).shape == (2, 1, *shape)
+    assert np.all(np.isfinite(det.score_samples(X)))
