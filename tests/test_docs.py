@@ -188,3 +188,14 @@ def test_the_protocol_snippet_scores_rise_with_anomaly(run_page):
     split, model, scores = namespace["split"], namespace["model"], namespace["scores"]
     normality = model.decision_function(split.X_test)
     assert np.corrcoef(scores, normality)[0, 1] == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize("page", [DOCS / "index.md", DOCS.parent / "README.md"], ids=lambda p: p.name)
+def test_the_quick_snippet_names_every_component_and_when_rows_are_images(page):
+    from danogan_sk.scoring import COMPONENTS
+
+    text = page.read_text()
+    listed = re.search(r"det\.score_components\(X\)\s+# per-sample terms: (.*)\n", text).group(1)
+    assert [name.strip() for name in listed.split(",")] == list(COMPONENTS)
+    # Flattened rows are images only with image_shape; without it, a feature table.
+    assert re.search(r"\(n, 784\) with image_shape=\(28, 28\)", text)
