@@ -2,8 +2,10 @@
 
 Each finished run appends one JSON line per table row and tested class to
 ``DIR/runs.jsonl`` and saves its test scores (and D-AnoGAN's figure data) to
-``DIR/scores/``; a run whose rows are all in ``runs.jsonl`` is skipped, so
-an interrupted benchmark continues where it stopped. AUC and average
+``DIR/scores/``; a run whose rows are all in ``runs.jsonl`` under the same
+:func:`run_key` (data set settings, budget, method parameters and package
+versions) is skipped, so an interrupted benchmark continues where it
+stopped, and a changed setting is a new run. AUC and average
 precision are computed by scikit-learn on the test labels of
 :class:`~danogan_sk.datasets.AnomalySplit` (1 = anomaly) and scores where
 higher means more anomalous. No epoch, threshold or alpha is chosen on them.
