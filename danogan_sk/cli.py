@@ -17,7 +17,28 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["main"]
+__all__ = ["main", "output_folder"]
+
+#: Failures a user can cause (bad values, paths, a missing optional package):
+#: reported in one line, with exit status 2.
+_USER_ERRORS = (ValueError, OSError, ImportError)
+
+
+def output_folder(path: Path, option: str = "--out") -> Path:
+    """Create the folder ``path`` (and its parents) if needed; a ``ValueError`` if a file is in the way."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        in_the_way = next((p for p in (path, *path.parents) if p.exists()), path)
+        raise ValueError(f"{option} {path}: {in_the_way} is a file, not a folder") from exc
+    return path
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error's message on one line; an OS error as 'what: which file'."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        return f"{exc.strerror}: {exc.filename}"
+    return " ".join(str(exc).split())
 
 
 def _add_wheels(subparsers) -> None:
@@ -28,7 +49,11 @@ def _add_wheels(subparsers) -> None:
     )
     parser.add_argument("--per-manifold", type=int, default=100, help="images per manifold")
     parser.add_argument("--size", type=int, default=256, help="height and width in pixels")
-    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument(
+        "--out", type=Path, required=True,
+        help="output folder; a Wheel data set written there before is replaced (its PNG "
+             "files, labels.csv and wheels.npz are removed), other files are left alone",
+    )
     parser.add_argument("--format", choices=("png", "npz"), default="png")
     parser.add_argument(
         "--manifolds",
@@ -45,7 +70,7 @@ def _run_wheels(args: argparse.Namespace) -> int:
 
     manifolds = args.manifolds[0] if len(args.manifolds) == 1 else args.manifolds
     path = write_wheels(
-        args.out,
+        output_folder(args.out),
         n_per_manifold=args.per_manifold,
         image_size=args.size,
         manifolds=manifolds,
@@ -62,7 +87,7 @@ def _add_run(subparsers) -> None:
         help="fit D-AnoGAN on Wheel normals and score both Wheel anomalies",
         description=(
             "The thesis's Wheel protocol at a CPU-sized scale: the 8 normal manifolds "
-            "split 80/20, one detector fitted on the 80%%, tested against each "
+            "split 80/20, one detector fitted on the 80%, tested against each "
             "anomalous manifold. Prints ROC AUC and timings."
         ),
     )
@@ -88,6 +113,7 @@ def _run_main_job(args: argparse.Namespace) -> int:
     from .datasets import ALL_MANIFOLDS, ANOMALOUS_MANIFOLDS, make_wheels, normal_anomaly_split
     from .scoring import anomaly_score
 
+    output_folder(args.out)  # before training, which a file in the way would waste
     names = [spec.name for spec in ALL_MANIFOLDS]
     anomalous = [names.index(spec.name) for spec in ANOMALOUS_MANIFOLDS]
     normal = [i for i in range(len(names)) if i not in anomalous]
@@ -143,7 +169,6 @@ def _run_main_job(args: argparse.Namespace) -> int:
     print("| mean | " + " | ".join(f"{auc:.3f}" for auc in np.mean(aucs, axis=0)) + " |")
     print(f"\nfit {fit_seconds:.1f} s, scoring {len(split.X_test)} images {score_seconds:.1f} s")
 
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     joblib.dump(detector, args.out / "detector.joblib")
     print(f"results and fitted detector saved in {args.out}/")
@@ -173,8 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as exc:
-        print(f"danogan {args.command}: error: {exc}", file=sys.stderr)
+    except _USER_ERRORS as exc:
+        print(f"danogan {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
 
 

@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted, check_memory, validate_dat
 from . import __version__
 from .memory_bank import METRICS, MemoryBank, bank_rows, feature_vectors
 from .nn import DAnoGANNetworks, NetworkSpec, contiguous_state, empty_networks, to_fast_layout
-from .scoring import anomaly_score, score_components, term_spreads
+from .scoring import SCORED_TERMS, anomaly_score, score_components, term_spreads
 from .training import TrainingConfig, TrainingResult, fit_networks
 
 __all__ = ["DAnoGANDetector", "THESIS_PARAMS"]
@@ -200,12 +200,15 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
     memory : str, joblib.Memory or None, default=None
         Cache of trained networks, keyed by training data and every
         parameter that changes training, so that a search over ``alpha`` or
-        ``contamination`` trains once per training set.
+        ``contamination`` trains once per training set. The seed is part of
+        the key, so caching needs an integer ``random_state``: with
+        ``None`` the cache is not used and a warning says so.
     checkpoint_dir : str, path or None, default=None
         Folder where the whole training state (networks, optimizers, random
         generator, epoch, history) is saved after every epoch. ``fit`` with
         the same data and parameters resumes from it after an interruption
-        and ends with the same model as an uninterrupted run.
+        and ends with the same model as an uninterrupted run. A path to a
+        file is a ``ValueError``.
     random_state : int, RandomState instance or None, default=None
         Seed of the weights, batches and sampling. No global random state is
         used or changed.
@@ -389,6 +392,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         >>> det.n_features_in_, det.history_["critic_loss"].shape
         (3, (1,))
         """
+        X = _nested_images(X)
         self.image_shape_ = self._resolve_image_shape(X)
         X = self._validate_rows(X, reset=True)
         self._check_bank_size(len(X))
@@ -405,10 +409,8 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         )
         config = TrainingConfig(**{name: getattr(self, name) for name in _TRAINING_PARAMS})
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        train = check_memory(self.memory).cache(fit_networks, ignore=["verbose", "checkpoint"])
-        checkpoint = None
-        if self.checkpoint_dir is not None:
-            checkpoint = Path(self.checkpoint_dir) / _CHECKPOINT_FILE
+        train = self._cached(fit_networks)
+        checkpoint = _checkpoint_file(self.checkpoint_dir)
         result: TrainingResult = train(
             self._to_network_input(X),
             self.network_spec_,
@@ -685,6 +687,12 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         True
         """
         check_is_fitted(self, "_training_components")
+        missing = [name for name in SCORED_TERMS if name not in components]
+        if missing:
+            raise ValueError(
+                f"components is missing the terms {missing}; pass the whole dict "
+                "score_components returns."
+            )
         # The scoring-time parameters may be changed with set_params after
         # fit, which does not validate them.
         self._validate_params()
@@ -705,6 +713,23 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         )
 
     # ------------------------------------------------------------- helpers
+
+    def _cached(self, train):
+        """``train`` through ``memory``; uncached, with a warning, when no fit could reuse it.
+
+        The seed is part of the cache key, and ``random_state=None`` draws a
+        new one at every fit.
+        """
+        if self.memory is not None and self.random_state is None:
+            warnings.warn(
+                "memory is not used with random_state=None: every fit draws a new seed, "
+                "so no cached training could be reused. Pass an integer random_state "
+                "to cache trained networks.",
+                UserWarning,
+                stacklevel=3,
+            )
+            return train
+        return check_memory(self.memory).cache(train, ignore=["verbose", "checkpoint"])
 
     def _training_anomaly_scores(self) -> np.ndarray:
         """``A(x)`` of the training data at the current settings, from the terms ``fit`` kept."""
@@ -727,6 +752,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         Each chunk is validated and converted on its own, so scoring a
         ``numpy.memmap`` never holds more than one chunk in memory.
         """
+        X = _nested_images(X)
         if validate and (getattr(X, "ndim", 0) < 2 or 0 in X.shape):
             # lists, 1-D and empty input: the whole-array check gives sklearn's errors
             X, validate = self._validate_rows(X, reset=False), False
@@ -785,7 +811,8 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         """Validate ``X`` and return it as float rows (n_samples, n_features)."""
         ndim = getattr(X, "ndim", None)
         if ndim is not None and ndim > 2:
-            X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X")
+            X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X",
+                            ensure_min_samples=2 if reset else 1)
             if not reset:
                 _reject_channels_last(X)
                 shape = _as_chw(X.shape[1:], "X.shape[1:]")
@@ -916,6 +943,30 @@ def _learn_scaling(X: np.ndarray, per_feature: bool) -> tuple[np.ndarray, np.nda
     # A constant feature maps to -1 instead of dividing by zero.
     span[~(span > 0)] = 1.0
     return low, span
+
+
+def _nested_images(X):
+    """A nested list (or tuple) of images as an array, so it is read like one; anything else as is."""
+    if hasattr(X, "ndim") or not isinstance(X, (list, tuple)):
+        return X
+    try:
+        array = np.asarray(X)
+    except ValueError:  # ragged: scikit-learn's validation reports it
+        return X
+    return array if array.ndim > 2 else X
+
+
+def _checkpoint_file(checkpoint_dir) -> Path | None:
+    """The checkpoint file in ``checkpoint_dir``; a clear error when a file stands in its way."""
+    if checkpoint_dir is None:
+        return None
+    folder = Path(checkpoint_dir)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ValueError(
+            f"checkpoint_dir={str(checkpoint_dir)!r} must be a folder, but {str(existing)!r} is a file."
+        )
+    return folder / _CHECKPOINT_FILE
 
 
 def _as_chw(shape, name: str) -> tuple[int, int, int]:

@@ -10,7 +10,9 @@ Thesis chapter 4.1 and section 5.3 describe five parts:
 
 Convolutional networks are sized from the image shape: the number of
 up/down-sampling stages follows from the height and width, so 28x28, 64x64 or
-256x256 images, with one or three channels, need no code change. Plain feature
+256x256 images, with one or three channels, need no code change, and so do
+wide or tall ones (4x300 works: the encoder pads a short side it would
+otherwise halve to nothing). Plain feature
 vectors (tabular data) get fully connected networks of the same roles.
 
 Samples are sent to their own generator or encoder by :func:`route`.
@@ -342,13 +344,22 @@ def _center_crop(x: Tensor, size: tuple[int, int]) -> Tensor:
 
 
 class ConvEncoder(nn.Module):
-    """``image -> z``: 4x4 stride-2 convolutions (the last one 3x3), SELU, dense, tanh."""
+    """``image -> z``: 4x4 stride-2 convolutions (the last one 3x3), SELU, dense, tanh.
+
+    The stages follow the long side; a short side that they would halve to
+    nothing (an image about 8 times wider than tall, or taller than wide) is
+    first zero-padded, centred, to the smallest side that keeps one pixel.
+    """
 
     def __init__(self, spec: NetworkSpec) -> None:
         super().__init__()
         n_channels, height, width = spec.input_shape
         stages = n_stages(height, width)
         hidden = _channels(spec, stages)
+        # All stages but the last halve a side, rounding down.
+        min_side = 2 ** (stages - 1)
+        self.padding = _centred_padding(width, min_side) + _centred_padding(height, min_side)
+        height, width = max(height, min_side), max(width, min_side)
         layers: list[nn.Module] = []
         c_in = n_channels
         for i, c_out in enumerate(hidden):
@@ -360,7 +371,15 @@ class ConvEncoder(nn.Module):
         self.dense = nn.Linear(c_in * height * width, spec.latent_dim)
 
     def forward(self, x: Tensor) -> Tensor:
+        if any(self.padding):
+            x = F.pad(x, self.padding)
         return torch.tanh(self.dense(self.features(x).flatten(1)))
+
+
+def _centred_padding(side: int, min_side: int) -> tuple[int, int]:
+    """Zeros before and after a side of ``side`` pixels to make it ``min_side`` long."""
+    missing = max(0, min_side - side)
+    return missing // 2, missing - missing // 2
 
 
 class ConvCritic(nn.Module):

@@ -59,7 +59,7 @@ for name, clf in detectors.items():
     scores = clf.decision_function(X_test)  # higher = more abnormal, for every PyOD detector
     scored = time.perf_counter()
     auc = roc_auc_score(y_test, scores)
-    print(f"{name:<12} {fitted - start:7.1f} {scored - fitted:8.1f}   ROC AUC {name}: {auc:.3f}")
+    print(f"{name:<12} {fitted - start:7.1f} {scored - fitted:8.1f}   {auc:.3f}")
 
 # PyOD's other outputs: training-set scores and 0/1 labels at `contamination`.
 danogan = detectors["D-AnoGAN"]

@@ -91,7 +91,7 @@ def test_harness_writes_files_a_table_and_resumes(tmp_path):
 def test_a_new_budget_is_a_new_run(tmp_path):
     _run(tmp_path, ["raw-pixel 1-NN"], classes=[0])
     lines = []
-    run_benchmark("toy", ["raw-pixel 1-NN"], [0], tmp_path, Budget(epochs=2), [0],
+    run_benchmark("toy", ["raw-pixel 1-NN"], [0], tmp_path, Budget(epochs=1, max_train=50), [0],
                   pool_loader=lambda seed: _toy_pool(), progress=lines.append)
     assert not lines[0].endswith("skipped")
     assert len(harness.read_runs(tmp_path)) == 2
@@ -276,3 +276,90 @@ def test_table_mean_uses_only_seeds_that_have_every_class():
     row = next(line for line in auc_table(runs_frame(records), "toy").splitlines() if line.startswith("| m |"))
     cells = [c.strip().strip("*") for c in row.split("|")[1:-1]]
     assert cells[3] == "0.700"  # (0.9 + 0.5) / 2 from seed 0 alone
+
+
+def _bench_lines(out, methods, budget=Budget(epochs=1), pool=None, classes=(2,)):
+    lines = []
+    run_benchmark("toy", methods, [0], out, budget, list(classes),
+                  pool_loader=lambda seed: pool or _toy_pool(), progress=lines.append)
+    return lines
+
+
+def test_other_data_set_settings_are_new_runs(tmp_path, capsys):
+    from danogan_sk.cli import main
+
+    base = ["bench", "--dataset", "wheel", "--methods", "raw-pixel 1-NN", "--out", str(tmp_path),
+            "--no-figures"]
+    for extra in (["--wheel-per-manifold", "6"], ["--wheel-per-manifold", "8"],
+                  ["--wheel-per-manifold", "8", "--wheel-size", "40"]):
+        assert main(base + extra) == 0
+    assert "skipped" not in capsys.readouterr().err
+    records = harness.read_runs(tmp_path)
+    assert len(records) == 6  # three settings, two anomalous manifolds each
+    assert {(r["data"]["wheel_per_manifold"], r["data"]["wheel_size"]) for r in records} == {
+        (6, 32), (8, 32), (8, 40)
+    }
+    assert len({r["scores_file"] for r in records}) == 3
+
+
+def test_other_method_parameters_or_versions_are_new_runs(tmp_path, monkeypatch):
+    import danogan_sk
+
+    def variant(**params):
+        return Method("scorer", lambda seed, epochs: _Brightness(1.0), False, "", params=params,
+                      packages=("danogan_sk",))
+
+    for method in (variant(k=1), variant(k=1), variant(k=2)):
+        monkeypatch.setattr(harness, "METHODS", {**METHODS, "scorer": method})
+        _bench_lines(tmp_path, ["scorer"])
+    assert len(harness.read_runs(tmp_path)) == 2
+    monkeypatch.setattr(danogan_sk, "__version__", "0.0.0.test")
+    assert not _bench_lines(tmp_path, ["scorer"])[0].endswith("skipped")
+    assert len(harness.read_runs(tmp_path)) == 3
+
+
+class _GoodAtOneEpoch:
+    """Perfect on class "c" when trained one epoch, inverted otherwise."""
+
+    def __init__(self, epochs: int) -> None:
+        self.sign = 1.0 if epochs == 1 else -1.0
+
+    def fit(self, X):
+        return self
+
+    def anomaly_score(self, X):
+        return self.sign * X.reshape(len(X), -1).mean(axis=1)
+
+
+def test_a_table_never_averages_budgets_and_untrained_methods_run_once(tmp_path, monkeypatch):
+    trained = Method("trained", lambda seed, epochs: _GoodAtOneEpoch(epochs), True, "")
+    monkeypatch.setattr(harness, "METHODS", {**METHODS, "trained": trained})
+    _bench_lines(tmp_path, ["trained", "raw-pixel 1-NN"], Budget(epochs=1))
+    lines = _bench_lines(tmp_path, ["trained", "raw-pixel 1-NN"], Budget(epochs=2))
+    assert lines[1].endswith("skipped")  # 1-NN does not train: --epochs does not change it
+    records = harness.read_runs(tmp_path)
+    assert [r["method"] for r in records].count("raw-pixel 1-NN") == 1
+    write_results(records, tmp_path)
+    table = (tmp_path / "table_toy.md").read_text()
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip().strip("*")
+            for line in table.splitlines()[2:]}
+    assert rows["trained (epochs 1)"] == "1.000"
+    assert rows["trained (epochs 2)"] == "0.000"
+    assert "raw-pixel 1-NN" in rows
+    csv_lines = (tmp_path / "results.csv").read_text().splitlines()
+    assert len(csv_lines) == 1 + 3
+
+
+def test_progress_lines_name_the_class_of_each_auc(tmp_path):
+    pool = load_pool("wheel", seed=0, wheel_per_manifold=6)
+    lines = []
+    run_benchmark("wheel", ["raw-pixel 1-NN"], [0], tmp_path, Budget(), None,
+                  pool_loader=lambda seed: pool, progress=lines.append)
+    aucs = lines[0].split("; ", 1)[1].split("; ")
+    assert sorted(item.split(":")[0] for item in aucs) == ["low_contrast_fork", "mixed_bolts"]
+
+
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(seconds=-1.0), dict(max_train=0)])
+def test_a_budget_that_bounds_nothing_sensible_is_refused(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        Budget(**bad)

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from danogan_sk import DAnoGANDetector
 from danogan_sk.cli import main
@@ -36,3 +37,52 @@ def test_run_prints_an_auc_per_anomaly_and_saves_the_detector(tmp_path, capsys):
     assert results["critic_weight"] == 0.5 and results["scale_terms"] is True
     assert results["neighbor_weight"] == DAnoGANDetector().neighbor_weight
     assert (tmp_path / "detector.joblib").exists()
+
+
+def _one_line_error(capsys, *names):
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert all(name in err for name in names), err
+    return err
+
+
+@pytest.mark.parametrize("command", [
+    ["wheels", "--per-manifold", "1", "--size", "32", "--format", "npz"],
+    ["bench", "--dataset", "wheel", "--methods", "raw-pixel 1-NN", "--wheel-per-manifold", "4",
+     "--no-figures"],
+    ["run", "--per-manifold", "4", "--n-epochs", "1", "--xzx-epochs", "0", "--n-generators", "2"],
+])
+def test_an_out_path_that_is_a_file_is_one_line_and_status_2(tmp_path, capsys, command):
+    a_file = tmp_path / "taken"
+    a_file.write_text("keep me")
+    for out in (a_file, a_file / "below"):
+        assert main([*command, "--out", str(out)]) == 2
+        _one_line_error(capsys, str(a_file), "not a folder")
+    assert a_file.read_text() == "keep me"
+
+
+def test_a_missing_data_home_is_one_line_and_status_2(tmp_path, capsys):
+    missing = tmp_path / "no_data_here"
+    assert main(["bench", "--dataset", "mnist", "--classes", "0", "--methods", "raw-pixel 1-NN",
+                 "--data-home", str(missing), "--out", str(tmp_path / "out"), "--no-figures"]) == 2
+    _one_line_error(capsys, str(missing))
+
+
+def test_wheels_rerun_with_fewer_images_leaves_only_the_new_set(tmp_path):
+    assert main(["wheels", "--per-manifold", "3", "--size", "32", "--out", str(tmp_path)]) == 0
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["wheels", "--per-manifold", "1", "--size", "32", "--out", str(tmp_path)]) == 0
+    listed = {line.split(",")[0] for line in (tmp_path / "labels.csv").read_text().splitlines()[1:]}
+    assert len(listed) == 10
+    assert {p.name for p in tmp_path.glob("*.png")} == listed
+    assert (tmp_path / "notes.txt").read_text() == "mine"  # files it did not write stay
+    assert main(["wheels", "--per-manifold", "1", "--size", "32", "--out", str(tmp_path),
+                 "--format", "npz"]) == 0
+    assert not list(tmp_path.glob("*.png")) and not (tmp_path / "labels.csv").exists()
+
+
+def test_help_texts_show_plain_percent_signs(capsys):
+    for command in ("run", "wheels", "bench"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "%%" not in capsys.readouterr().out

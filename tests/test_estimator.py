@@ -367,3 +367,49 @@ def test_encode_gives_the_latent_code_and_the_cluster_scoring_uses(fitted):
     assert latent.shape == (len(X), TINY["latent_dim"])
     assert np.all(np.abs(latent) <= 1)  # the encoders end in tanh
     np.testing.assert_array_equal(cluster, det.score_components(X)["cluster"])
+
+
+def test_nested_lists_of_images_work_like_arrays():
+    X = images(24, (1, 12, 12))[:, 0].astype(np.float64)
+    from_list = DAnoGANDetector(**TINY).fit(X.tolist())
+    from_array = DAnoGANDetector(**TINY).fit(X)
+    assert from_list.image_shape_ == (1, 12, 12)
+    np.testing.assert_allclose(from_list.score_samples(X[:4].tolist()), from_array.score_samples(X[:4]))
+    assert from_list.reconstruct(X[:2].tolist()).shape == (2, 12, 12)
+
+
+def test_incomplete_components_name_the_missing_terms(fitted):
+    det, X = fitted
+    parts = det.score_components(X[:4])
+    incomplete = {name: values for name, values in parts.items() if name not in ("kl", "critic")}
+    with pytest.raises(ValueError, match=r"missing.*'kl', 'critic'"):
+        det.anomaly_score_from_components(incomplete)
+
+
+def test_an_empty_image_array_says_fit_needs_two_samples():
+    with pytest.raises(ValueError, match="minimum of 2 is required"):
+        DAnoGANDetector(**TINY).fit(np.empty((0, 12, 12)))
+
+
+def test_memory_without_a_fixed_random_state_warns_that_nothing_is_reused(tmp_path):
+    X = blobs()
+    with pytest.warns(UserWarning, match="random_state"):
+        DAnoGANDetector(**{**TINY, "random_state": None}, memory=str(tmp_path)).fit(X)
+    assert not list(tmp_path.rglob("output.pkl"))  # nothing cached that no fit could reuse
+
+
+def test_checkpoint_dir_that_is_a_file_is_a_clear_error(tmp_path):
+    a_file = tmp_path / "not_a_folder"
+    a_file.write_text("")
+    for checkpoint_dir in (a_file, a_file / "below"):
+        with pytest.raises(ValueError, match="checkpoint_dir.*is a file"):
+            DAnoGANDetector(**TINY, checkpoint_dir=checkpoint_dir).fit(blobs())
+    assert a_file.read_text() == ""
+
+
+@pytest.mark.parametrize("shape", [(4, 64), (100, 4)])
+def test_wide_and_tall_images_fit_and_score(shape):
+    X = images(20, (1, *shape))
+    det = DAnoGANDetector(**{**TINY, "n_epochs": 1, "xzx_epochs": 0}).fit(X)
+    assert det.reconstruct(X[:2]).shape == (2, 1, *shape)
+    assert np.all(np.isfinite(det.score_samples(X)))

@@ -2,6 +2,8 @@
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from danogan_sk.nn import NetworkSpec, build_networks, contiguous_state, n_stages, route, to_fast_layout
@@ -25,6 +27,21 @@ def test_networks_are_sized_from_the_image_shape(shape):
     assert value.shape == (4,)
     # D_i is the map before the critic's last stride-2 stage
     assert features.shape[-1] == -(-shape[-1] // 2 ** (n_stages(*shape[1:]) - 1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(height=st.integers(4, 300), width=st.integers(4, 300))
+def test_every_image_size_gets_working_networks(height, width):
+    # Tiny channels: the shapes, not the cost, are under test.
+    spec = NetworkSpec((1, height, width), n_generators=1, latent_dim=2, base_channels=1, max_channels=2)
+    nets = build_networks(spec, seed=0)
+    x = torch.rand(2, 1, height, width) * 2 - 1
+    rec = nets.reconstruct(x)
+    assert rec.reconstruction.shape == x.shape
+    assert rec.latent.shape == (2, 2) and torch.isfinite(rec.latent).all()
+    assert torch.isfinite(rec.logits).all()
+    assert nets.critic.input_gradient(x).shape == x.shape
+    assert all(p.numel() > 0 for p in nets.parameters())
 
 
 def test_feature_vectors_get_fully_connected_networks():

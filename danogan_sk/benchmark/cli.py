@@ -51,6 +51,7 @@ def add_bench_parser(subparsers) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    from ..cli import output_folder
     from .data import Budget, load_pool
     from .harness import run_benchmark
     from .methods import METHODS
@@ -65,7 +66,7 @@ def run_bench(args: argparse.Namespace) -> int:
         args.dataset,
         args.methods,
         args.seeds,
-        args.out,
+        output_folder(args.out),
         budget,
         classes,
         pool_loader=lambda seed: load_pool(args.dataset, seed, args.data_home, args.wheel_size,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -55,16 +55,30 @@ class Budget:
     --------
     >>> Budget(epochs=2, max_train=1000).key
     '{"epochs": 2, "max_train": 1000, "seconds": null}'
+    >>> Budget(epochs=2, max_train=1000).key_for(iterative=False)
+    '{"max_train": 1000}'
     """
 
     epochs: int = 5
     seconds: float | None = None
     max_train: int | None = None
 
+    def __post_init__(self) -> None:
+        if not self.epochs >= 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.seconds is not None and not self.seconds > 0:
+            raise ValueError(f"seconds must be positive, got {self.seconds}")
+        if self.max_train is not None and not self.max_train >= 1:
+            raise ValueError(f"max_train must be at least 1, got {self.max_train}")
+
     @property
     def key(self) -> str:
         """A canonical string of the budget, for run keys."""
         return json.dumps(asdict(self), sort_keys=True)
+
+    def key_for(self, iterative: bool) -> str:
+        """:attr:`key` of what bounds a method: a method that does not train has no epochs or time."""
+        return self.key if iterative else json.dumps({"max_train": self.max_train})
 
 
 @dataclass
@@ -85,6 +99,9 @@ class Pool:
         ``None``: leave one class out, one task per class. Otherwise these
         classes are anomalous, all others normal, and one model is tested
         against each of them.
+    settings : dict
+        Whatever chose these images beyond the data set's name and the seed
+        (Wheel: image size and images per manifold); part of every run's key.
     """
 
     dataset: str
@@ -92,6 +109,7 @@ class Pool:
     y: np.ndarray
     class_names: Sequence[str]
     anomaly_classes: Sequence[int] | None = None
+    settings: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -126,7 +144,8 @@ def load_pool(dataset: str, seed: int, data_home=None, wheel_size: int = 32,
         X, y = make_wheels([wheel_per_manifold] * len(names), ALL_MANIFOLDS,
                            image_size=wheel_size, random_state=seed)
         anomalous = [names.index(spec.name) for spec in ANOMALOUS_MANIFOLDS]
-        return Pool(dataset, X, y, names, anomalous)
+        settings = {"wheel_size": wheel_size, "wheel_per_manifold": wheel_per_manifold}
+        return Pool(dataset, X, y, names, anomalous, settings)
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
     X, y = load_protocol_pool(dataset, pool="both", data_home=data_home, download=False)

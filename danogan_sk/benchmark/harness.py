@@ -2,8 +2,10 @@
 
 Each finished run appends one JSON line per table row and tested class to
 ``DIR/runs.jsonl`` and saves its test scores (and D-AnoGAN's figure data) to
-``DIR/scores/``; a run whose rows are all in ``runs.jsonl`` is skipped, so
-an interrupted benchmark continues where it stopped. AUC and average
+``DIR/scores/``; a run whose rows are all in ``runs.jsonl`` under the same
+:func:`run_key` (data set settings, budget, method parameters and package
+versions) is skipped, so an interrupted benchmark continues where it
+stopped, and a changed setting is a new run. AUC and average
 precision are computed by scikit-learn on the test labels of
 :class:`~danogan_sk.datasets.AnomalySplit` (1 = anomaly) and scores where
 higher means more anomalous. No epoch, threshold or alpha is chosen on them.
@@ -45,9 +47,33 @@ def evaluate(y_true: np.ndarray, anomaly_scores: np.ndarray) -> dict[str, float]
     }
 
 
-def run_key(dataset: str, anomaly_class: str, method: str, seed: int, budget: Budget) -> tuple:
-    """What identifies a run across invocations."""
-    return (dataset, str(anomaly_class), method, int(seed), budget.key)
+def run_key(dataset: str, anomaly_class: str, method: Method, seed: int, budget: Budget,
+            data: dict | None = None) -> tuple:
+    """What identifies a run across invocations: everything that changes its result.
+
+    Parameters
+    ----------
+    dataset, anomaly_class : str
+    method : Method
+        Its name, :attr:`~.methods.Method.key` (parameters, package versions)
+        and, if it trains, the budget's epochs and time.
+    seed : int
+    budget : Budget
+    data : dict, optional
+        :attr:`.data.Pool.settings` of the images.
+    """
+    return (dataset, str(anomaly_class), method.name, int(seed), budget.key_for(method.iterative),
+            _data_key(data or {}), method.key)
+
+
+def _data_key(settings: dict) -> str:
+    return json.dumps(settings, sort_keys=True)
+
+
+def _recorded_key(record: dict) -> tuple:
+    """:func:`run_key` of a record (records written before a field was keyed match no run)."""
+    return (record["dataset"], record["anomaly_class"], record["method"], record["seed"],
+            record["budget_key"], record.get("data_key"), record.get("method_key"))
 
 
 def read_runs(out: str | Path) -> list[dict]:
@@ -58,12 +84,8 @@ def read_runs(out: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _done(out: Path, budget: Budget) -> set[tuple]:
-    return {
-        (r["dataset"], r["anomaly_class"], r["method"], r["seed"], r["budget_key"])
-        for r in read_runs(out)
-        if r["budget_key"] == budget.key
-    }
+def _done(out: Path) -> set[tuple]:
+    return {_recorded_key(r) for r in read_runs(out)}
 
 
 def _epochs_for(method: Method, seed: int, X: np.ndarray, budget: Budget) -> tuple[int, float]:
@@ -78,8 +100,10 @@ def _epochs_for(method: Method, seed: int, X: np.ndarray, budget: Budget) -> tup
     return int(np.clip(budget.seconds // per_epoch, 1, budget.epochs)), calibration
 
 
-def _scores_path(out: Path, task: Task, method: str, seed: int, budget: Budget) -> Path:
-    digest = hashlib.sha1(budget.key.encode()).hexdigest()[:8]
+def _scores_path(out: Path, task: Task, key: tuple) -> Path:
+    """Where a run's scores go; ``key`` is the :func:`run_key` of any of its classes."""
+    _, _, method, seed, *settings = key
+    digest = hashlib.sha1(json.dumps(settings).encode()).hexdigest()[:8]
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in method)
     return out / "scores" / f"{task.dataset}_{task.name}_{safe}_seed{seed}_{digest}.npz"
 
@@ -92,7 +116,8 @@ def _jsonable(value):
     return repr(value)
 
 
-def _run_one(task: Task, method: Method, seed: int, budget: Budget, out: Path) -> list[dict]:
+def _run_one(task: Task, method: Method, seed: int, budget: Budget, out: Path,
+             data: dict) -> list[dict]:
     epochs, calibration = _epochs_for(method, seed, task.X_train, budget)
     model = method.make(seed, epochs)
     start = time.perf_counter()
@@ -107,7 +132,9 @@ def _run_one(task: Task, method: Method, seed: int, budget: Budget, out: Path) -
     arrays.update({f"alpha:{a}": s for a, s in grid.items()})
     if hasattr(model, "figure_data"):
         arrays.update({f"fig:{k}": v for k, v in model.figure_data(task.X_test, task.y_test).items()})
-    path = _scores_path(out, task, method.name, seed, budget)
+    key = run_key(task.dataset, task.classes[0], method, seed, budget, data)
+    budget_key, data_key, method_key = key[4:]
+    path = _scores_path(out, task, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, y_test=task.y_test, **{f"mask:{c}": m for c, m in task.masks.items()}, **arrays)
 
@@ -130,8 +157,11 @@ def _run_one(task: Task, method: Method, seed: int, budget: Budget, out: Path) -
                 "n_train": int(len(task.X_train)),
                 "n_test": int(mask.sum()),
                 "n_test_anomalies": int(y.sum()),
-                "budget_key": budget.key,
-                "budget": json.loads(budget.key),
+                "budget_key": budget_key,
+                "budget": json.loads(budget_key),
+                "data_key": data_key,
+                "data": data,
+                "method_key": method_key,
                 "params": params,
                 "alpha_auc": alpha_auc,
                 "scores_file": str(path.relative_to(out)),
@@ -191,23 +221,30 @@ def run_benchmark(
     out.mkdir(parents=True, exist_ok=True)
     loader = pool_loader or (lambda seed: load_pool(dataset, seed))
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
-    done = _done(out, budget)
+    done = _done(out)
     count = 0
     for seed in seeds:
-        for task in make_tasks(loader(seed), classes, seed, budget.max_train):
+        pool = loader(seed)
+        for task in make_tasks(pool, classes, seed, budget.max_train):
             for name in methods:
-                keys = {run_key(task.dataset, c, name, seed, budget) for c in task.classes}
+                method = METHODS[name]
+                keys = {run_key(task.dataset, c, method, seed, budget, pool.settings)
+                        for c in task.classes}
                 count += 1
                 label = f"[{count}] {task.dataset} class {task.name}, {name}, seed {seed}"
                 if keys <= done:
                     say(f"{label}: done before, skipped")
                     continue
-                records = _run_one(task, METHODS[name], seed, budget, out)
+                records = _run_one(task, method, seed, budget, out, pool.settings)
                 with open(out / RUNS_FILE, "a") as handle:
                     for record in records:
                         handle.write(json.dumps(record, default=_jsonable) + "\n")
                 done |= keys
-                best = ", ".join(f"{r['row']} AUC {r['auc']:.3f}" for r in records)
                 say(f"{label}: fit {records[0]['fit_seconds']:.1f} s, "
-                    f"score {records[0]['score_seconds']:.1f} s; {best}")
+                    f"score {records[0]['score_seconds']:.1f} s; {_auc_summary(records)}")
     return read_runs(out)
+
+
+def _auc_summary(records: list[dict]) -> str:
+    """Each record's AUC after its class and table row."""
+    return "; ".join(f"{r['anomaly_class']}: {r['row']} AUC {r['auc']:.3f}" for r in records)

@@ -13,8 +13,10 @@ column. :func:`score_variants` gives every model that form.
 
 from __future__ import annotations
 
+import importlib
+import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -54,6 +56,12 @@ class Method:
         Whether ``epochs`` (and so a time budget) matters.
     description : str
         One line for ``danogan bench --help`` and the docs.
+    params : dict
+        The settings ``make`` passes on beyond seed and epochs, where one
+        recipe serves several methods (the ablations); part of the run key.
+    packages : tuple of str
+        Packages whose code computes the method's scores; their versions are
+        part of the run key, so a new version's results are new runs.
 
     Examples
     --------
@@ -69,6 +77,19 @@ class Method:
     make: Callable[[int, int], Model]
     iterative: bool
     description: str
+    params: dict = field(default_factory=dict, hash=False)
+    packages: tuple[str, ...] = ("danogan_sk",)
+
+    @property
+    def key(self) -> str:
+        """A canonical string of the parameters and package versions, for run keys."""
+        versions = {name: _version(name) for name in self.packages}
+        return json.dumps({"params": self.params, "versions": versions}, sort_keys=True, default=repr)
+
+
+def _version(package: str) -> str:
+    """The ``__version__`` of an installed package (of the code imported, not of its metadata)."""
+    return str(getattr(importlib.import_module(package), "__version__", "unknown"))
 
 
 def flatten(X: np.ndarray) -> np.ndarray:
@@ -148,7 +169,7 @@ def _pyod(name: str, description: str, iterative: bool, build) -> Method:
     def make(seed: int, epochs: int) -> PyODModel:
         return PyODModel(lambda n_features: build(seed, epochs, n_features))
 
-    return Method(name, make, iterative, description)
+    return Method(name, make, iterative, description, packages=("danogan_sk", "pyod"))
 
 
 def _knn(seed, epochs, n_features):
@@ -214,6 +235,19 @@ def _thesis_configuration(seed: int, epochs: int):
     return DAnoGANModel(seed, epochs, label=THESIS_METHOD, rows=(ROW_FIXED,), **params)
 
 
+def _ablation(part: str, **params) -> Method:
+    """D-AnoGAN without ``part``: ``params`` are the detector settings that remove it."""
+    name = f"D-AnoGAN without {part}"
+    return Method(name, _dagan(name, **params), True, f"ablation: {_ABLATIONS[part]}",
+                  params=params)
+
+
+_ABLATIONS = {
+    "bandit": "uniform prior over the generators",
+    "xzx": "no phase 2, encoders trained on generated samples only",
+}
+
+
 def _fanogan(seed: int, epochs: int):
     from .baselines import FAnoGAN
 
@@ -245,10 +279,8 @@ METHODS: dict[str, Method] = _registry(
                "DAnoGANDetector(**THESIS_PARAMS): 15 generators, batch 128, entropy decay 0.999, "
                "eq. 5.1 at alpha=0.9; the budget sets the epochs"),
         # Ablations (thesis table 5.6): not run unless named in --methods.
-        Method("D-AnoGAN without bandit", _dagan("D-AnoGAN without bandit", bandit=False), True,
-               "ablation: uniform prior over the generators"),
-        Method("D-AnoGAN without xzx", _dagan("D-AnoGAN without xzx", xzx_epochs=0), True,
-               "ablation: no phase 2, encoders trained on generated samples only"),
+        _ablation("bandit", bandit=False),
+        _ablation("xzx", xzx_epochs=0),
         Method("raw-pixel 1-NN", lambda seed, epochs: RawPixelNN(), False,
                "distance to the nearest training image (no learning)"),
         _pyod("KNN", "PyOD KNN (k=5, largest distance), standardised pixels", False, _knn),
@@ -263,6 +295,7 @@ METHODS: dict[str, Method] = _registry(
         Method("GANomaly", _ganomaly, True,
                "encoder-decoder-encoder from this package's blocks; latent distance"),
         Method("conv VAE", _conv_vae, True,
-               "convolutional VAE trained with skorch; negative ELBO at the posterior mean"),
+               "convolutional VAE trained with skorch; negative ELBO at the posterior mean",
+               packages=("danogan_sk", "skorch")),
     ]
 )

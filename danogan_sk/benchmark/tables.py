@@ -3,6 +3,9 @@
 One row per method (D-AnoGAN has one per way of choosing alpha), one column
 per held-out class, then the mean over classes and the mean fit time. A
 cell is the mean AUC over seeds, ``mean +- std`` when there are several.
+Budgets are never averaged: when a folder holds runs at several budgets,
+each row is one budget, labelled with it (``VAE (epochs 2)``); a method that
+does not train is one row whatever the epochs.
 The best honest value of each column is in bold. The "oracle" row is
 D-AnoGAN at the alpha with the best mean test AUC over the classes of a
 seed (as the thesis chose alpha per data set); it uses test labels, so it
@@ -11,6 +14,7 @@ is in italics and never in bold.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +27,7 @@ ORACLE_ROW = "D-AnoGAN oracle alpha (chosen on test labels)"
 _CSV_COLUMNS = [
     "dataset", "anomaly_class", "method", "row", "seed", "auc", "average_precision",
     "fit_seconds", "score_seconds", "calibration_seconds", "epochs", "n_train", "n_test",
-    "n_test_anomalies", "budget_key", "params",
+    "n_test_anomalies", "budget_key", "data_key", "method_key", "params",
 ]
 
 
@@ -72,10 +76,10 @@ def auc_table(frame: pd.DataFrame, dataset: str, class_order: list[str] | None =
         seeds, each on the classes it has, while none is complete).
     """
     data = frame[frame["dataset"] == dataset]
-    data = pd.concat([data, oracle_frame(data)])
+    data = _label_budgets(pd.concat([data, oracle_frame(data)]))
     classes = class_order or sorted(data["anomaly_class"].unique(), key=_class_sort_key)
     rows = list(dict.fromkeys(data["row"]))
-    rows = [r for r in rows if r != ORACLE_ROW] + ([ORACLE_ROW] if ORACLE_ROW in rows else [])
+    rows = [r for r in rows if not _is_oracle(r)] + [r for r in rows if _is_oracle(r)]
     means: dict[str, dict[str, float]] = {}
     cells: dict[str, dict[str, str]] = {}
     for row in rows:
@@ -90,7 +94,7 @@ def auc_table(frame: pd.DataFrame, dataset: str, class_order: list[str] | None =
         cells[row]["fit s"] = f"{fit.mean():.0f}"
     columns = classes + ["mean"]
     best = {
-        c: max((means[r][c] for r in rows if r != ORACLE_ROW and c in means[r]), default=None)
+        c: max((means[r][c] for r in rows if not _is_oracle(r) and c in means[r]), default=None)
         for c in columns
     }
     lines = [
@@ -101,14 +105,41 @@ def auc_table(frame: pd.DataFrame, dataset: str, class_order: list[str] | None =
         out = []
         for c in columns:
             text = cells[row].get(c, "")
-            if row == ORACLE_ROW and text:
+            if _is_oracle(row) and text:
                 text = f"*{text}*"
             elif text and best[c] is not None and np.isclose(means[row][c], best[c]):
                 text = f"**{text}**"
             out.append(text)
-        label = f"*{row}*" if row == ORACLE_ROW else row
+        label = f"*{row}*" if _is_oracle(row) else row
         lines.append(f"| {label} | " + " | ".join(out) + f" | {cells[row]['fit s']} |")
     return "\n".join(lines)
+
+
+def _is_oracle(row: str) -> bool:
+    return row.startswith(ORACLE_ROW)
+
+
+def _label_budgets(data: pd.DataFrame) -> pd.DataFrame:
+    """``data`` with each row named after its budget when the runs have more than one.
+
+    A method that does not train has only ``max_train`` in its budget, which
+    any budget with the same ``max_train`` shares.
+    """
+    if "budget" not in data or data["budget"].isna().any():
+        return data
+    trained = data["budget"][data["budget"].map(lambda b: "epochs" in b)]
+    mixed = (trained.map(_budget_text).nunique() > 1
+             or data["budget"].map(lambda b: b.get("max_train")).nunique(dropna=False) > 1)
+    if not mixed:
+        return data
+    labels = data["budget"].map(_budget_text)
+    return data.assign(row=[f"{row} ({label})" if label else row
+                            for row, label in zip(data["row"], labels)])
+
+
+def _budget_text(budget: dict) -> str:
+    """``epochs 2, max_train 500``: the budget's bounds that are set."""
+    return ", ".join(f"{name} {value}" for name, value in sorted(budget.items()) if value is not None)
 
 
 def _complete_seeds(by_class: pd.DataFrame) -> pd.Series:

@@ -757,8 +757,10 @@ def write_wheels(
     Parameters
     ----------
     out_dir : str or Path
-        Output folder, created if missing. Existing files of the same names
-        are overwritten.
+        Output folder, created if missing. A data set written there before
+        is replaced: the PNG files its ``labels.csv`` lists, ``labels.csv``
+        and ``wheels.npz`` are removed first, so no old image outlives it.
+        Other files are left alone.
     n_per_manifold : int or sequence of int, default=100
         Images per manifold: one int for all, or one count per manifold.
     image_size : int, default=256
@@ -809,10 +811,25 @@ def write_wheels(
     y = np.repeat(np.arange(len(specs), dtype=np.int64), counts)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _remove_previous_set(out)
     chunks = _iter_chunks(specs, counts, params, seeds, size)
     if fmt_norm == "npz":
         return _write_npz(out, chunks, y, specs, params, size)
     return _write_png(out, chunks, y, specs, counts, params, image_module)
+
+
+def _remove_previous_set(out: Path) -> None:
+    """Delete the files a previous :func:`write_wheels` left in ``out``."""
+    labels = out / "labels.csv"
+    if labels.is_file():
+        with open(labels, newline="") as f:
+            names = [row[0] for row in list(csv.reader(f))[1:] if row]
+        for name in names:
+            # Only plain PNG names: a labels.csv edited by hand cannot reach other files.
+            if Path(name).name == name and name.endswith(".png"):
+                (out / name).unlink(missing_ok=True)
+        labels.unlink()
+    (out / "wheels.npz").unlink(missing_ok=True)
 
 
 def _write_npz(out: Path, chunks, y, specs, params, size) -> Path:
