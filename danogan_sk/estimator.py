@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted, check_memory, validate_dat
 from . import __version__
 from .memory_bank import METRICS, MemoryBank, bank_rows, feature_vectors
 from .nn import DAnoGANNetworks, NetworkSpec, contiguous_state, empty_networks, to_fast_layout
-from .scoring import SCORED_TERMS, anomaly_score, score_components, term_spreads
+from .scoring import anomaly_score, score_components, term_spreads
 from .training import TrainingConfig, TrainingResult, fit_networks
 
 __all__ = ["DAnoGANDetector", "THESIS_PARAMS"]
@@ -687,12 +687,6 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         True
         """
         check_is_fitted(self, "_training_components")
-        missing = [name for name in SCORED_TERMS if name not in components]
-        if missing:
-            raise ValueError(
-                f"components is missing the terms {missing}; pass the whole dict "
-                "score_components returns."
-            )
         # The scoring-time parameters may be changed with set_params after
         # fit, which does not validate them.
         self._validate_params()
