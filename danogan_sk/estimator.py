@@ -74,6 +74,8 @@ _MIN_IMAGE_SIDE = 4
 _INPUT_CLIP = 1e6
 
 _TRAINING_PARAMS = tuple(TrainingConfig.__dataclass_fields__)
+# Parameters that change the scores of a fitted detector, and so offset_.
+_SCORING_PARAMS = ("alpha", "critic_weight", "neighbor_weight", "scale_terms", "contamination")
 
 
 def _positive_int(low: int = 1) -> list:
@@ -425,6 +427,8 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         self.history_ = result.history
         self.memory_bank_ = self._build_memory_bank(X, seed)
         self._training_components = self._components(X, validate=False)
+        self._term_spreads = term_spreads(self._training_components)
+        self._offset_cache = None
         return self
 
     def _check_bank_size(self, n_samples: int) -> None:
@@ -652,9 +656,17 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
 
     @property
     def offset_(self) -> float:
-        """The ``contamination`` percentile of the training scores at the current score settings."""
-        scores = -self._training_anomaly_scores()
-        return float(np.percentile(scores, 100.0 * self.contamination))
+        """The ``contamination`` percentile of the training scores at the current score settings.
+
+        Computed once per change of the scoring parameters, not per call.
+        """
+        settings = tuple(getattr(self, name) for name in _SCORING_PARAMS)
+        cached = self.__dict__.get("_offset_cache")
+        if cached is None or cached[0] != settings:
+            scores = -self._training_anomaly_scores()
+            cached = (settings, float(np.percentile(scores, 100.0 * self.contamination)))
+            self._offset_cache = cached
+        return cached[1]
 
     def anomaly_score_from_components(self, components: dict[str, np.ndarray]) -> np.ndarray:
         """``A(x)`` from terms already computed by :meth:`score_components`.
@@ -697,7 +709,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
                 "was fitted with memory_bank_size=0; refit with memory_bank_size > 0 or set "
                 "neighbor_weight=0."
             )
-        spreads = term_spreads(self._training_components) if self.scale_terms else None
+        spreads = self._term_spreads if self.scale_terms else None
         return anomaly_score(
             components,
             float(self.alpha),

@@ -11,7 +11,8 @@ from danogan_sk import DAnoGANDetector
 from danogan_sk.memory_bank import MemoryBank, feature_vectors
 from danogan_sk.scoring import anomaly_score, term_spreads
 
-TINY = dict(n_generators=2, latent_dim=3, n_epochs=1, xzx_epochs=1, base_channels=4, random_state=0)
+TINY = dict(n_generators=2, latent_dim=3, n_epochs=1, xzx_epochs=1, base_channels=4, random_state=0,
+            neighbor_weight=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +127,7 @@ def test_pickle_round_trip_keeps_the_bank(images, fitted):
 
 def test_without_a_bank(images):
     X, X_test = images
-    det = DAnoGANDetector(memory_bank_size=0, neighbor_weight=0.0, **TINY).fit(X)
+    det = DAnoGANDetector(**dict(TINY, memory_bank_size=0, neighbor_weight=0.0)).fit(X)
     assert det.memory_bank_ is None
     assert "neighbor" not in det.score_components(X_test)
     assert np.all(np.isfinite(det.decision_function(X_test)))
@@ -139,4 +140,20 @@ def test_bad_bank_settings_fail_before_training(images):
     with pytest.raises(ValueError, match="n_neighbors=5 needs a memory bank of more than 5"):
         DAnoGANDetector(memory_bank_size=5, n_neighbors=5, **TINY).fit(X)
     with pytest.raises(ValueError, match="critic_weight \\+ neighbor_weight"):
-        DAnoGANDetector(critic_weight=0.7, neighbor_weight=0.7, **TINY).fit(X)
+        DAnoGANDetector(**dict(TINY, critic_weight=0.7, neighbor_weight=0.7)).fit(X)
+
+
+def test_offset_is_computed_once_per_change_of_the_score_settings(images, fitted, monkeypatch):
+    _, X_test = images
+    calls = []
+    original = type(fitted)._training_anomaly_scores
+    monkeypatch.setattr(type(fitted), "_training_anomaly_scores",
+                        lambda self: calls.append(1) or original(self))
+    fitted.set_params(contamination=0.2)
+    first = fitted.offset_
+    fitted.predict(X_test)
+    fitted.decision_function(X_test)
+    assert len(calls) == 1 and fitted.offset_ == first
+    fitted.set_params(neighbor_weight=0.0)
+    assert fitted.offset_ != first and len(calls) == 2
+    fitted.set_params(neighbor_weight=0.5, contamination=0.1)
