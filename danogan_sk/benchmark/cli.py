@@ -16,7 +16,8 @@ from .data import DATASETS
 __all__ = ["add_bench_parser"]
 
 _DEFAULT_METHODS = ["D-AnoGAN", "D-AnoGAN THESIS_PARAMS", "raw-pixel 1-NN", "KNN", "IForest",
-                    "AutoEncoder", "VAE", "DeepSVDD", "ALAD", "f-AnoGAN", "GANomaly", "conv VAE"]
+                    "AutoEncoder", "VAE", "DeepSVDD", "ALAD", "f-AnoGAN", "GANomaly", "OCGAN",
+                    "conv VAE"]
 
 
 def add_bench_parser(subparsers) -> None:
