@@ -57,7 +57,7 @@ def figure(out: Path = FIGURE, rows: int = 3, size: int = 64) -> Path:
     specs = NORMAL_MANIFOLDS + INSPECTION_ANOMALIES
     X, y = make_wheels([rows] * len(specs), specs, image_size=size, shuffle=False,
                        random_state=0, variation="inspection")
-    fig, axes = plt.subplots(rows, len(specs), figsize=(len(specs) * 1.25, rows * 1.35))
+    fig, axes = plt.subplots(rows, len(specs), figsize=(len(specs) * 1.6, rows * 1.7))
     for col, spec in enumerate(specs):
         anomalous = col >= len(NORMAL_MANIFOLDS)
         for row, image in enumerate(X[y == col]):
@@ -69,6 +69,11 @@ def figure(out: Path = FIGURE, rows: int = 3, size: int = 64) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
     plt.close(fig)
+    from PIL import Image
+
+    with Image.open(out) as im:  # a 64-color palette: a quarter of the file size
+        small = im.convert("RGB").quantize(colors=64, method=Image.Quantize.FASTOCTREE)
+    small.save(out, optimize=True)
     return out
 
 

@@ -61,8 +61,9 @@ class Variation:
         distance), uniform; widens the size range beyond ``rim_range``.
     illumination : float in [0, 1), default=0
         Largest strength ``g`` of a linear illumination gradient: the image is
-        multiplied by ``1 + g * u``, with ``u`` running from -1 to 1 across the
-        image along a direction uniform over the circle; ``g`` is uniform in
+        multiplied by ``1 + g * u``, with ``u`` the pixel's coordinate along a
+        direction uniform over the circle (-1 to 1 between opposite edges of
+        the image, up to 1.41 in its corners); ``g`` is uniform in
         ``[0, illumination]``.
     brightness : float in [0, 1], default=0
         Largest sensor offset, uniform in ``[-brightness, brightness]``.
