@@ -24,6 +24,7 @@ from danogan_sk.benchmark.data import load_pool, make_tasks
 from danogan_sk.benchmark.harness import evaluate
 from danogan_sk.benchmark.methods import RawPixelNN
 from danogan_sk.datasets.wheel import INSPECTION_ANOMALIES, NORMAL_MANIFOLDS, make_wheels
+from danogan_sk.datasets.wheel_figure import wheel_samples_figure
 
 FIGURE = Path(__file__).resolve().parents[1] / "docs" / "figures" / "wheel_inspection.png"
 
@@ -48,33 +49,12 @@ def report(dataset: str, seeds: list, size: int) -> float:
 
 
 def figure(out: Path = FIGURE, rows: int = 3, size: int = 64) -> Path:
-    """Samples of every normal manifold and every anomaly, as the camera sees them."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Samples of every normal manifold and every anomaly, as the camera sees them, pixel for pixel."""
     specs = NORMAL_MANIFOLDS + INSPECTION_ANOMALIES
     X, y = make_wheels([rows] * len(specs), specs, image_size=size, shuffle=False,
                        random_state=0, variation="inspection")
-    fig, axes = plt.subplots(rows, len(specs), figsize=(len(specs) * 1.6, rows * 1.7))
-    for col, spec in enumerate(specs):
-        anomalous = col >= len(NORMAL_MANIFOLDS)
-        for row, image in enumerate(X[y == col]):
-            axes[row, col].imshow(image, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-            axes[row, col].set_axis_off()
-        axes[0, col].set_title(spec.name.replace("_", "\n", 1), fontsize=7,
-                               color="tab:red" if anomalous else "black")
-    fig.tight_layout(pad=0.3)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    from PIL import Image
-
-    with Image.open(out) as im:  # a 64-color palette: a quarter of the file size
-        small = im.convert("RGB").quantize(colors=64, method=Image.Quantize.FASTOCTREE)
-    small.save(out, optimize=True)
-    return out
+    return wheel_samples_figure(X, y, specs, len(NORMAL_MANIFOLDS), out, cell=(1.6, 1.7),
+                                dpi=100, interpolation="nearest")
 
 
 def main() -> None:

@@ -10,20 +10,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from danogan_sk.datasets import wheel
-from danogan_sk.datasets.wheel import (
-    ALL_MANIFOLDS,
-    INSPECTION_ANOMALIES,
-    INSPECTION_MANIFOLDS,
-    MANIFOLDS,
-    NORMAL_MANIFOLDS,
-    WheelSpec,
-    get_manifold,
-    make_wheels,
-    render_wheels,
-    resolve_manifolds,
-    write_wheels,
-)
+from danogan_sk.datasets.wheel import WheelSpec, get_manifold, make_wheels, render_wheels, write_wheels
+from danogan_sk.datasets.wheel_figure import wheel_samples_figure
 from danogan_sk.datasets.wheel_variation import NUISANCE_KEYS, VARIATIONS, Variation
+
+ALL_MANIFOLDS, NORMAL_MANIFOLDS = wheel.ALL_MANIFOLDS, wheel.NORMAL_MANIFOLDS
+INSPECTION_ANOMALIES, INSPECTION_MANIFOLDS = wheel.INSPECTION_ANOMALIES, wheel.INSPECTION_MANIFOLDS
 
 SMALL = 64
 INSPECTION = VARIATIONS["inspection"]
@@ -61,10 +53,10 @@ def test_new_manifolds_are_registered_and_groups_resolve():
     assert [s.name for s in INSPECTION_ANOMALIES] == [
         "low_contrast_fork", "mixed_bolts", "cracked_spoke", "missing_bolt_hole"]
     assert INSPECTION_MANIFOLDS == NORMAL_MANIFOLDS + INSPECTION_ANOMALIES
-    assert resolve_manifolds("inspection") == INSPECTION_MANIFOLDS
-    assert resolve_manifolds("subtle") == INSPECTION_ANOMALIES[2:]
-    assert resolve_manifolds("all") == ALL_MANIFOLDS  # the thesis's ten, unchanged
-    assert all(MANIFOLDS[s.name] is s for s in INSPECTION_MANIFOLDS)
+    assert wheel.resolve_manifolds("inspection") == INSPECTION_MANIFOLDS
+    assert wheel.resolve_manifolds("subtle") == INSPECTION_ANOMALIES[2:]
+    assert wheel.resolve_manifolds("all") == ALL_MANIFOLDS  # the thesis's ten, unchanged
+    assert all(wheel.MANIFOLDS[s.name] is s for s in INSPECTION_MANIFOLDS)
     crack, missing = get_manifold("cracked_spoke"), get_manifold("missing_bolt_hole")
     assert dataclasses.replace(crack, name="3spoke_closed_4bolt", crack_width=0.0) == NORMAL_MANIFOLDS[0]
     assert dataclasses.replace(missing, name="5spoke_closed_4bolt", missing_holes=0) == NORMAL_MANIFOLDS[4]
@@ -299,3 +291,17 @@ def test_write_wheels_csv_carries_every_nuisance_value(tmp_path):
     assert list(rows[0]) == ["filename", "label", "manifold", *p]
     for key in NUISANCE_KEYS:
         np.testing.assert_allclose([float(r[key]) for r in rows], p[key], atol=1e-6)
+
+
+def test_samples_figure_has_a_cell_per_image_and_red_titles_for_anomalies(tmp_path):
+    pytest.importorskip("matplotlib")
+    PIL = pytest.importorskip("PIL.Image")
+    specs = [NORMAL_MANIFOLDS[0], INSPECTION_ANOMALIES[2]]
+    X, y = make_wheels([2, 2], specs, image_size=32, shuffle=False, random_state=0,
+                       variation="inspection")
+    path = wheel_samples_figure(X, y, specs, 1, tmp_path / "f.png", cell=(1.0, 1.0), dpi=50)
+    with PIL.open(path) as im:
+        assert im.size == (100, 100)
+        rgb = np.asarray(im.convert("RGB")).astype(int)
+    red = (rgb[..., 0] > 150) & (rgb[..., 1] < 100) & (rgb[..., 2] < 100)
+    assert red[:, 50:].sum() > 5 and red[:, :50].sum() == 0  # only the anomaly's title

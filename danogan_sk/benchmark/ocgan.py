@@ -82,9 +82,7 @@ class OCGAN(_ConvBaseline):
         self.mining_lr = mining_lr
 
     def fit(self, X: np.ndarray) -> "OCGAN":
-        generator = torch.Generator().manual_seed(self.seed)
-        spec = self._spec(X)
-        data = _scaled(X)
+        generator, spec, data = self._start(X)
         self.encoder_ = build_seeded(ConvEncoder, spec, generator)
         self.decoder_ = build_seeded(ConvGenerator, spec, generator)
         self.visual_ = build_seeded(ConvCritic, spec, generator)
