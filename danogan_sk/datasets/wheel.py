@@ -891,7 +891,9 @@ def write_wheels(
         by manifold and equal ``make_wheels(..., shuffle=False)`` with the
         same arguments (up to 8-bit quantisation for PNG).
     variation : {"thesis", "inspection"} or Variation, default="thesis"
-        The camera's nuisance variation, as in :func:`make_wheels`.
+        The camera's nuisance variation, as in :func:`make_wheels`; with
+        ``manifolds="inspection"`` this writes the inspection benchmark's
+        twelve manifolds.
 
     Returns
     -------
