@@ -58,9 +58,12 @@ def _add_wheels(subparsers) -> None:
     parser.add_argument(
         "--manifolds",
         nargs="+",
-        default=["all"],
-        help="manifold names, or 'normal', 'anomalous', 'all' (default)",
+        default=None,
+        help="manifold names, or 'normal', 'anomalous', 'all', 'subtle', 'inspection' "
+             "(default: 'all', or 'inspection' with --variation inspection)",
     )
+    parser.add_argument("--variation", choices=("thesis", "inspection"), default="thesis",
+                        help="camera nuisance variation (default: thesis, none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=_run_wheels)
 
@@ -68,7 +71,8 @@ def _add_wheels(subparsers) -> None:
 def _run_wheels(args: argparse.Namespace) -> int:
     from .datasets import write_wheels
 
-    manifolds = args.manifolds[0] if len(args.manifolds) == 1 else args.manifolds
+    chosen = args.manifolds or ["inspection" if args.variation == "inspection" else "all"]
+    manifolds = chosen[0] if len(chosen) == 1 else chosen
     path = write_wheels(
         output_folder(args.out),
         n_per_manifold=args.per_manifold,
@@ -76,6 +80,7 @@ def _run_wheels(args: argparse.Namespace) -> int:
         manifolds=manifolds,
         fmt=args.format,
         random_state=args.seed,
+        variation=args.variation,
     )
     print(f"wrote {path}")
     return 0
@@ -84,14 +89,18 @@ def _run_wheels(args: argparse.Namespace) -> int:
 def _add_run(subparsers) -> None:
     parser = subparsers.add_parser(
         "run",
-        help="fit D-AnoGAN on Wheel normals and score both Wheel anomalies",
+        help="fit D-AnoGAN on Wheel normals and score every Wheel anomaly",
         description=(
             "The thesis's Wheel protocol at a CPU-sized scale: the 8 normal manifolds "
             "split 80/20, one detector fitted on the 80%, tested against each "
             "anomalous manifold. Prints ROC AUC and timings."
         ),
     )
-    parser.add_argument("--size", type=int, default=32, help="image side in pixels (default 32)")
+    parser.add_argument("--dataset", choices=("wheel", "wheel-inspection"), default="wheel",
+                        help="wheel-inspection: under a production-line camera's variation, "
+                             "with two subtle anomalies more")
+    parser.add_argument("--size", type=int, default=None,
+                        help="image side in pixels (default 32 for wheel, 64 for wheel-inspection)")
     parser.add_argument("--per-manifold", type=int, default=250, help="images per manifold")
     parser.add_argument("--n-epochs", type=int, default=None, help="phase 1 epochs (default: the detector's)")
     parser.add_argument("--xzx-epochs", type=int, default=None, help="xzx epochs (default: the detector's)")
@@ -110,16 +119,16 @@ def _run_main_job(args: argparse.Namespace) -> int:
 
     from . import THESIS_PARAMS, DAnoGANDetector
     from .benchmark.methods import RawPixelNN
-    from .datasets import ALL_MANIFOLDS, ANOMALOUS_MANIFOLDS, make_wheels, normal_anomaly_split
+    from .datasets import normal_anomaly_split
+    from .datasets.wheel_benchmarks import get_wheel_benchmark
     from .scoring import anomaly_score
 
     output_folder(args.out)  # before training, which a file in the way would waste
-    names = [spec.name for spec in ALL_MANIFOLDS]
-    anomalous = [names.index(spec.name) for spec in ANOMALOUS_MANIFOLDS]
+    bench = get_wheel_benchmark(args.dataset)
+    names, anomalous = bench.class_names, bench.anomaly_labels
     normal = [i for i in range(len(names)) if i not in anomalous]
-    X, y = make_wheels(
-        [args.per_manifold] * len(names), ALL_MANIFOLDS, image_size=args.size, random_state=args.seed
-    )
+    size = bench.image_size if args.size is None else args.size
+    X, y = bench.make(args.per_manifold, args.seed, size)
     split = normal_anomaly_split(X, y, normal, anomalous, random_state=args.seed)
     overrides = {
         "n_epochs": args.n_epochs,
@@ -134,7 +143,7 @@ def _run_main_job(args: argparse.Namespace) -> int:
         **{k: v for k, v in overrides.items() if v is not None},
     )
     print(
-        f"Wheel {args.size}x{args.size}: {len(split.X_train)} normal training images, "
+        f"{args.dataset} {size}x{size}: {len(split.X_train)} normal training images, "
         f"{len(split.X_test)} test images; fitting {detector.n_generators} generators "
         f"for {detector.n_epochs} + {detector.xzx_epochs} epochs on {args.device}",
         flush=True,

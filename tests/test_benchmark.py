@@ -133,7 +133,7 @@ def test_dagan_rows_oracle_and_figures(tmp_path):
     assert names == {"roc", "alpha", "bandit", "reconstructions", "latent"}
 
 
-@pytest.mark.parametrize("name", ["f-AnoGAN", "GANomaly", "conv VAE"])
+@pytest.mark.parametrize("name", ["f-AnoGAN", "GANomaly", "OCGAN", "conv VAE"])
 def test_conv_baselines_are_seeded_locally(name):
     if name == "conv VAE":
         pytest.importorskip("skorch")

@@ -44,7 +44,7 @@ def test_builtin_manifolds_cover_the_design_grid():
     }
     assert [s.name for s in ANOMALOUS_MANIFOLDS] == ["low_contrast_fork", "mixed_bolts"]
     assert ALL_MANIFOLDS == NORMAL_MANIFOLDS + ANOMALOUS_MANIFOLDS
-    assert len(MANIFOLDS) == 10 and all(MANIFOLDS[s.name] is s for s in ALL_MANIFOLDS)
+    assert len(MANIFOLDS) == 12 and all(MANIFOLDS[s.name] is s for s in ALL_MANIFOLDS)
     assert get_manifold("low_contrast_fork").fork_shade > 0
     assert get_manifold("mixed_bolts").bolt_patterns == (4, 5)
 

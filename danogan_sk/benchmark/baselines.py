@@ -84,6 +84,10 @@ class _ConvBaseline:
             max_channels=8 * self.base_channels,
         )
 
+    def _start(self, X: np.ndarray) -> tuple[torch.Generator, NetworkSpec, Tensor]:
+        """The fit's local random generator, the networks' spec and the data in [-1, 1]."""
+        return torch.Generator().manual_seed(self.seed), self._spec(X), _scaled(X)
+
     def record_params(self) -> dict:
         return {k: v for k, v in vars(self).items() if not k.endswith("_")}
 
@@ -119,9 +123,7 @@ class FAnoGAN(_ConvBaseline):
         self.kappa = kappa
 
     def fit(self, X: np.ndarray) -> "FAnoGAN":
-        generator = torch.Generator().manual_seed(self.seed)
-        spec = self._spec(X)
-        data = _scaled(X)
+        generator, spec, data = self._start(X)
         self.generator_ = build_seeded(ConvGenerator, spec, generator)
         self.critic_ = build_seeded(ConvCritic, spec, generator)
         self.encoder_ = build_seeded(ConvEncoder, spec, generator)
@@ -198,9 +200,7 @@ class GANomaly(_ConvBaseline):
         self.w_enc = w_enc
 
     def fit(self, X: np.ndarray) -> "GANomaly":
-        generator = torch.Generator().manual_seed(self.seed)
-        spec = self._spec(X)
-        data = _scaled(X)
+        generator, spec, data = self._start(X)
         self.encoder_ = build_seeded(ConvEncoder, spec, generator)
         self.decoder_ = build_seeded(ConvGenerator, spec, generator)
         self.encoder2_ = build_seeded(ConvEncoder, spec, generator)

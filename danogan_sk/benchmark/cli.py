@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .data import DATASETS
+
 __all__ = ["add_bench_parser"]
 
 _DEFAULT_METHODS = ["D-AnoGAN", "D-AnoGAN THESIS_PARAMS", "raw-pixel 1-NN", "KNN", "IForest",
-                    "AutoEncoder", "VAE", "DeepSVDD", "ALAD", "f-AnoGAN", "GANomaly", "conv VAE"]
+                    "AutoEncoder", "VAE", "DeepSVDD", "ALAD", "f-AnoGAN", "GANomaly", "OCGAN",
+                    "conv VAE"]
 
 
 def add_bench_parser(subparsers) -> None:
@@ -28,10 +31,12 @@ def add_bench_parser(subparsers) -> None:
             "results.json, table_<dataset>.md and figures to OUT."
         ),
     )
-    parser.add_argument("--dataset", choices=("mnist", "fashion-mnist", "wheel"), required=True)
+    parser.add_argument("--dataset", choices=DATASETS, required=True,
+                        help="wheel-inspection: Wheel under a production-line camera's variation")
     parser.add_argument(
         "--classes", nargs="+", default=["all"],
-        help="'all' or held-out class indices (Wheel: anomalous manifold indices 8 9)",
+        help="'all' or held-out class indices (Wheel: anomalous manifold indices 8 9; "
+             "wheel-inspection: 8 9 10 11)",
     )
     parser.add_argument("--methods", nargs="+", default=_DEFAULT_METHODS,
                         help="method names (quote names with spaces); default: all")
@@ -44,7 +49,8 @@ def add_bench_parser(subparsers) -> None:
     parser.add_argument("--max-train", type=int, default=None, help="cap on training images")
     parser.add_argument("--data-home", type=Path, default=None,
                         help="folder with mnist/ and fashion-mnist/ (default: the data home)")
-    parser.add_argument("--wheel-size", type=int, default=32, help="Wheel image side")
+    parser.add_argument("--wheel-size", type=int, default=None,
+                        help="Wheel image side (default 32 for wheel, 64 for wheel-inspection)")
     parser.add_argument("--wheel-per-manifold", type=int, default=250)
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
     parser.set_defaults(func=run_bench)

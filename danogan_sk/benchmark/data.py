@@ -3,9 +3,10 @@
 * MNIST and Fashion-MNIST (thesis section 5.1): leave one class out. One
   :class:`Task` per held-out class; 80 % of the other classes train, the
   rest plus all of the held-out class test.
-* Wheel: the eight normal manifolds split 80/20; one model per seed is
-  tested against each anomalous manifold (one :class:`Task` with two
-  evaluated classes, through :meth:`AnomalySplit.test_mask`).
+* Wheel and Wheel inspection: the eight normal manifolds split 80/20; one
+  model per seed is tested against each anomalous manifold (one
+  :class:`Task` with one evaluated class per anomaly, through
+  :meth:`AnomalySplit.test_mask`).
 
 Images are handed to methods as float32 ``(n, C, H, W)`` in [0, 1].
 """
@@ -18,18 +19,12 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..datasets import (
-    ALL_MANIFOLDS,
-    ANOMALOUS_MANIFOLDS,
-    leave_one_class_out,
-    load_protocol_pool,
-    make_wheels,
-    normal_anomaly_split,
-)
+from ..datasets import leave_one_class_out, load_protocol_pool, normal_anomaly_split
+from ..datasets.wheel_benchmarks import WHEEL_BENCHMARKS
 
 __all__ = ["Budget", "Pool", "Task", "DATASETS", "load_pool", "make_tasks", "as_images"]
 
-DATASETS = ("mnist", "fashion-mnist", "wheel")
+DATASETS = ("mnist", "fashion-mnist", *WHEEL_BENCHMARKS)
 
 
 @dataclass(frozen=True)
@@ -136,16 +131,19 @@ def as_images(X: np.ndarray) -> np.ndarray:
     return images[:, None] if images.ndim == 3 else images
 
 
-def load_pool(dataset: str, seed: int, data_home=None, wheel_size: int = 32,
+def load_pool(dataset: str, seed: int, data_home=None, wheel_size: int | None = None,
               wheel_per_manifold: int = 250) -> Pool:
-    """The image pool of a data set (Wheel images are generated from ``seed``)."""
-    if dataset == "wheel":
-        names = [spec.name for spec in ALL_MANIFOLDS]
-        X, y = make_wheels([wheel_per_manifold] * len(names), ALL_MANIFOLDS,
-                           image_size=wheel_size, random_state=seed)
-        anomalous = [names.index(spec.name) for spec in ANOMALOUS_MANIFOLDS]
-        settings = {"wheel_size": wheel_size, "wheel_per_manifold": wheel_per_manifold}
-        return Pool(dataset, X, y, names, anomalous, settings)
+    """The image pool of a data set (Wheel images are generated from ``seed``).
+
+    ``wheel_size`` ``None`` is the Wheel benchmark's own default: 32 px for
+    ``"wheel"``, 64 px for ``"wheel-inspection"``.
+    """
+    if dataset in WHEEL_BENCHMARKS:
+        bench = WHEEL_BENCHMARKS[dataset]
+        X, y = bench.make(wheel_per_manifold, seed, wheel_size)
+        size = bench.image_size if wheel_size is None else wheel_size
+        settings = {"wheel_size": size, "wheel_per_manifold": wheel_per_manifold}
+        return Pool(dataset, X, y, bench.class_names, bench.anomaly_labels, settings)
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {DATASETS}")
     X, y = load_protocol_pool(dataset, pool="both", data_home=data_home, download=False)

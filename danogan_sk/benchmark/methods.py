@@ -260,6 +260,12 @@ def _ganomaly(seed: int, epochs: int):
     return GANomaly(seed=seed, epochs=epochs)
 
 
+def _ocgan(seed: int, epochs: int):
+    from .ocgan import OCGAN
+
+    return OCGAN(seed=seed, epochs=epochs)
+
+
 def _conv_vae(seed: int, epochs: int):
     from .conv_vae import ConvVAEModel
 
@@ -294,6 +300,9 @@ METHODS: dict[str, Method] = _registry(
                "WGAN-GP + izi_f encoder from this package's blocks; image + feature MSE"),
         Method("GANomaly", _ganomaly, True,
                "encoder-decoder-encoder from this package's blocks; latent distance"),
+        Method("OCGAN", _ocgan, True,
+               "denoising auto-encoder with tanh latent, latent and visual discriminators, "
+               "classifier and negative mining; reconstruction error"),
         Method("conv VAE", _conv_vae, True,
                "convolutional VAE trained with skorch; negative ELBO at the posterior mean",
                packages=("danogan_sk", "skorch")),

@@ -13,25 +13,38 @@ from .splits import (
 from .wheel import (
     ALL_MANIFOLDS,
     ANOMALOUS_MANIFOLDS,
+    INSPECTION_ANOMALIES,
+    INSPECTION_MANIFOLDS,
     MANIFOLDS,
     NORMAL_MANIFOLDS,
+    SUBTLE_MANIFOLDS,
     WheelSpec,
     get_manifold,
     make_wheels,
     render_wheels,
     write_wheels,
 )
+from .wheel_benchmarks import WHEEL_BENCHMARKS, WheelBenchmark, get_wheel_benchmark
+from .wheel_variation import VARIATIONS, Variation
 
 __all__ = [
     "ALL_MANIFOLDS",
     "ANOMALOUS_MANIFOLDS",
     "AnomalySplit",
+    "INSPECTION_ANOMALIES",
+    "INSPECTION_MANIFOLDS",
     "MANIFOLDS",
     "NORMAL_MANIFOLDS",
+    "SUBTLE_MANIFOLDS",
+    "VARIATIONS",
     "ValidationSplit",
+    "Variation",
+    "WHEEL_BENCHMARKS",
+    "WheelBenchmark",
     "WheelSpec",
     "get_data_home",
     "get_manifold",
+    "get_wheel_benchmark",
     "leave_one_class_out",
     "load_dataset",
     "load_fashion_mnist",

@@ -11,6 +11,9 @@ Eight normal manifolds (3 or 5 spokes, closed or forked spokes, 4 or 5 bolt
 holes) and two anomalous ones (``low_contrast_fork``: the gap between the
 prongs of a forked spoke is shaded gray; ``mixed_bolts``: both bolt patterns on
 one hub) reproduce the Wheel data set of the D-AnoGAN thesis (section 5.1.3).
+Two subtler defects (``cracked_spoke``, ``missing_bolt_hole``) join them in
+the inspection benchmark, whose camera nuisances (rotation, position, scale,
+light, noise, blur) are described in :mod:`.wheel_variation`.
 
 Rendering is vectorised over whole batches with signed-distance functions:
 every shape is a distance ``d`` (negative inside) in normalised image
@@ -35,11 +38,16 @@ from typing import Iterator, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 from sklearn.utils import check_random_state
 
+from .wheel_variation import Variation, apply_nuisance, draw_nuisance, resolve_variation
+
 __all__ = [
     "WheelSpec",
     "NORMAL_MANIFOLDS",
     "ANOMALOUS_MANIFOLDS",
     "ALL_MANIFOLDS",
+    "SUBTLE_MANIFOLDS",
+    "INSPECTION_ANOMALIES",
+    "INSPECTION_MANIFOLDS",
     "MANIFOLDS",
     "get_manifold",
     "resolve_manifolds",
@@ -52,6 +60,7 @@ MIN_IMAGE_SIZE = 32
 SPOKE_STYLES = ("closed", "forked")
 FORMATS = ("png", "npz")
 CSV_COLUMNS = ("filename", "label", "manifold", "rim_diameter", "hub_diameter", "rotation")
+_GEOMETRY = ("rim_diameter", "hub_diameter", "rotation")
 
 # Gray levels of the parts, in painting order. The window (the opening
 # between spokes) is a little lighter than the background so that the wheel
@@ -134,6 +143,16 @@ class WheelSpec:
         Width of the fork gap at the rim as a fraction of the spoke width.
     fork_start : float in [0, 1)
         Where the fork starts, as a fraction of the way from hub to rim.
+    crack_width : float in [0, 0.5], default=0
+        Width of a crack across the first spoke, as a fraction of the rim
+        radius: a dark line, perpendicular to the spoke, cut right through
+        it. 0 is no crack.
+    crack_position : float in (0, 1), default=0.5
+        Where the crack crosses the spoke, as a fraction of the way from hub
+        to rim.
+    missing_holes : int, default=0
+        Holes of the first bolt pattern left undrilled (a machining fault),
+        counted from its first hole; fewer than the pattern has.
 
     Examples
     --------
@@ -161,6 +180,9 @@ class WheelSpec:
     spoke_width: float = 0.22
     fork_gap: float = 0.55
     fork_start: float = 0.35
+    crack_width: float = 0.0
+    crack_position: float = 0.5
+    missing_holes: int = 0
 
     def __post_init__(self) -> None:
         # Normalise sequences to tuples so specs stay hashable and comparable.
@@ -193,6 +215,16 @@ class WheelSpec:
             self.fork_gap, "WheelSpec.fork_gap", 0.0, 1.0, open_low=True, open_high=True
         )
         _check_interval(self.fork_start, "WheelSpec.fork_start", 0.0, 1.0, open_high=True)
+        _check_interval(self.crack_width, "WheelSpec.crack_width", 0.0, 0.5)
+        _check_interval(self.crack_position, "WheelSpec.crack_position", 0.0, 1.0,
+                        open_low=True, open_high=True)
+        set_("missing_holes", _as_int(self.missing_holes, "WheelSpec.missing_holes", minimum=0))
+        first = self.bolt_patterns[0] if self.bolt_patterns else 0
+        if self.missing_holes >= max(first, 1):
+            raise ValueError(
+                f"WheelSpec.missing_holes ({self.missing_holes}) must be fewer than the holes "
+                f"of the first bolt pattern ({first})"
+            )
 
 
 def _as_int(value, what: str, minimum: int) -> int:
@@ -247,10 +279,25 @@ ANOMALOUS_MANIFOLDS: Tuple[WheelSpec, ...] = (
 #: Normal manifolds followed by anomalous ones (labels 0-7 normal, 8-9 anomalous).
 ALL_MANIFOLDS: Tuple[WheelSpec, ...] = NORMAL_MANIFOLDS + ANOMALOUS_MANIFOLDS
 
-#: Read-only name -> spec lookup of the built-in manifolds.
-MANIFOLDS: Mapping[str, WheelSpec] = MappingProxyType({s.name: s for s in ALL_MANIFOLDS})
+#: Two subtle defects of the kind an inspector looks for. ``cracked_spoke`` is
+#: ``3spoke_closed_4bolt`` with a thin crack across one spoke; ``missing_bolt_hole``
+#: is ``5spoke_closed_4bolt`` with one of its four holes not drilled.
+SUBTLE_MANIFOLDS: Tuple[WheelSpec, ...] = (
+    WheelSpec("cracked_spoke", 3, "closed", (4,), crack_width=0.05),
+    WheelSpec("missing_bolt_hole", 5, "closed", (4,), missing_holes=1),
+)
 
-_GROUPS = {"normal": NORMAL_MANIFOLDS, "anomalous": ANOMALOUS_MANIFOLDS, "all": ALL_MANIFOLDS}
+#: The anomalies of the inspection benchmark: the thesis's two, then the subtle two.
+INSPECTION_ANOMALIES: Tuple[WheelSpec, ...] = ANOMALOUS_MANIFOLDS + SUBTLE_MANIFOLDS
+
+#: The inspection benchmark's manifolds (labels 0-7 normal, 8-11 anomalous).
+INSPECTION_MANIFOLDS: Tuple[WheelSpec, ...] = NORMAL_MANIFOLDS + INSPECTION_ANOMALIES
+
+#: Read-only name -> spec lookup of the built-in manifolds.
+MANIFOLDS: Mapping[str, WheelSpec] = MappingProxyType({s.name: s for s in INSPECTION_MANIFOLDS})
+
+_GROUPS = {"normal": NORMAL_MANIFOLDS, "anomalous": ANOMALOUS_MANIFOLDS, "all": ALL_MANIFOLDS,
+           "subtle": SUBTLE_MANIFOLDS, "inspection": INSPECTION_MANIFOLDS}
 
 
 def get_manifold(name: str) -> WheelSpec:
@@ -292,8 +339,10 @@ def resolve_manifolds(
     Parameters
     ----------
     manifolds : None, str, WheelSpec or sequence of str / WheelSpec
-        ``None`` gives ``default``; ``"normal"``, ``"anomalous"`` and ``"all"``
-        give the built-in groups; any other string is one manifold name.
+        ``None`` gives ``default``; ``"normal"``, ``"anomalous"``, ``"all"``,
+        ``"subtle"`` and ``"inspection"`` give the built-in groups (see
+        :data:`SUBTLE_MANIFOLDS`, :data:`INSPECTION_MANIFOLDS`); any other
+        string is one manifold name.
     default : sequence of WheelSpec
         Returned for ``None``.
 
@@ -413,7 +462,10 @@ def _draw(
     # Painter's order: openings, spokes (and fork gaps), then rim and background
     # over them, then hub, bolt holes and axle.
     img = np.full((n, size, size), _WINDOW, dtype=np.float32)
-    _draw_spokes(img, spec, r, phi, theta, R, h, R * np.float32(1.0 - _RIM_THICKNESS), pixel)
+    r_in = R * np.float32(1.0 - _RIM_THICKNESS)
+    _draw_spokes(img, spec, r, phi, theta, R, h, r_in, pixel)
+    if spec.crack_width > 0:
+        _draw_crack(img, spec, r, phi, theta, R, h, r_in, pixel)
     _draw_rim(img, rim, size, pixel)
     # Hub, bolt holes and axle only touch the center: draw them on a crop.
     sl = _center_crop(size, float(hub.max()))
@@ -473,6 +525,18 @@ def _draw_spokes(img, spec, r, phi, theta, R, h, r_in, pixel) -> None:
     _paint_wedge(img, v, r, g_slope, -g_slope * start, shade, pixel)
 
 
+def _draw_crack(img, spec, r, phi, theta, R, h, r_in, pixel) -> None:
+    """A dark line across the first spoke, perpendicular to it, a pixel past both edges."""
+    a = phi - theta
+    along, across = r * np.cos(a), np.abs(r * np.sin(a))
+    t = np.float32(spec.crack_position)
+    at = h + t * (r_in - h)
+    half_width = R * np.float32(spec.spoke_width / 2) * (_SPOKE_TAPER + (1 - _SPOKE_TAPER) * t)
+    d = np.maximum(np.abs(along - at) - R * np.float32(spec.crack_width / 2),
+                   across - (half_width + np.float32(pixel)))
+    _paint(img, d, _WINDOW, pixel)
+
+
 def _paint_wedge(img, v, r, slope, offset, shade, pixel) -> None:
     """Paint ``v < slope * r + offset`` (a straight-sided wedge along an axis).
 
@@ -495,12 +559,17 @@ def _draw_hub(img, spec, r, phi, theta, h, pixel) -> None:
     m = len(spec.bolt_patterns)
     circles = [_BOLT_CIRCLE] if m == 1 else np.linspace(*_BOLT_CIRCLES, m)
     hole = h * np.float32(_HOLE_RADIUS)
-    for k, circle in zip(spec.bolt_patterns, circles):
+    for i, (k, circle) in enumerate(zip(spec.bolt_patterns, circles)):
         # Holes sit between the pattern's own spoke-like directions so that a
         # pattern with as many holes as spokes has its holes between spokes.
-        a = _fold(phi, theta + np.float32(np.pi / k), k)
+        first = theta + np.float32(np.pi / k)
+        a = _fold(phi, first, k)
         d = np.hypot(r * np.cos(a) - h * np.float32(circle), r * np.sin(a))
         d -= hole
+        if i == 0 and spec.missing_holes:
+            # Index of the nearest hole direction; the first ``missing_holes`` are not drilled.
+            j = np.mod(np.rint((phi - first - a) * np.float32(k / (2 * np.pi))), k)
+            d = np.where(j < spec.missing_holes, np.float32(1.0), d)
         _paint(img, d, _HOLE, pixel)
     _paint(img, r - h * np.float32(_BORE_RADIUS), _AXLE_BORE, pixel)
     _paint(img, r - h * np.float32(_CAP_RADIUS), _AXLE_CAP, pixel)
@@ -608,35 +677,55 @@ def _resolve_counts(n_samples: Counts, n_manifolds: int, what: str = "n_samples"
     return np.asarray(counts, dtype=np.int64)
 
 
-def _draw_geometry(specs, counts, rng) -> Tuple[dict, np.ndarray]:
+def _draw_geometry(specs, counts, rng, variation: Variation) -> Tuple[dict, np.ndarray]:
     """Draw rim, hub and rotation of every wheel, plus one noise seed per manifold.
 
     Every draw is unconditional and uses unit-scale variates, so two manifold
     lists with equal counts and equal ranges get identical geometry: swapping a
-    spec for a faulty variant changes the design only.
+    spec for a faulty variant changes the design only. A variation other than
+    the identity adds its nuisance values (drawn the same way for every
+    design); the identity draws nothing more, which keeps the thesis's
+    images as they always were.
     """
-    parts = {"rim_diameter": [], "hub_diameter": [], "rotation": []}
+    parts = {key: [] for key in _GEOMETRY}
     seeds = np.empty(len(specs), dtype=np.int64)
     for i, (spec, n) in enumerate(zip(specs, counts)):
         u = rng.uniform(size=(3, n))
         (rim_lo, rim_hi), (hub_lo, hub_hi) = spec.rim_range, spec.hub_range
         parts["rim_diameter"].append(rim_lo + (rim_hi - rim_lo) * u[0])
         parts["hub_diameter"].append(hub_lo + (hub_hi - hub_lo) * u[1])
-        parts["rotation"].append(spec.rotation * (2.0 * u[2] - 1.0))
+        rotation = spec.rotation * (2.0 * u[2] - 1.0)
         seeds[i] = rng.randint(2**31 - 1)
+        if not variation.is_identity:
+            nuisance = draw_nuisance(variation, n, rng)
+            rotation = rotation + nuisance.pop("rotation")
+            for key, values in nuisance.items():
+                parts.setdefault(key, []).append(values)
+        parts["rotation"].append(rotation)
     return {k: np.concatenate(v) for k, v in parts.items()}, seeds
 
 
-def _iter_chunks(specs, counts, params, seeds, size) -> Iterator[Tuple[slice, np.ndarray]]:
+def _iter_chunks(specs, counts, params, seeds, size,
+                 variation: Variation) -> Iterator[Tuple[slice, np.ndarray]]:
     """Yield (index range, images) in manifold order, a bounded chunk at a time."""
     step = _chunk_size(size)
     start = 0
+    scale = params.get("scale")
     for spec, n, seed in zip(specs, counts, seeds):
         noise_rng = np.random.default_rng(seed)
+        # A separate stream for the camera's noise: the design's own noise
+        # (spec.noise) keeps its stream, chunk after chunk.
+        sensor_rng = np.random.default_rng([seed, 1])
         for i in range(start, start + n, step):
             j = slice(i, min(i + step, start + n))
-            geometry = (params[k][j] for k in ("rim_diameter", "hub_diameter", "rotation"))
-            yield j, _draw(spec, *geometry, size, noise_rng)
+            rim, hub, rotation = (params[k][j] for k in _GEOMETRY)
+            if scale is not None:
+                rim, hub = rim * scale[j], hub * scale[j]
+            images = _draw(spec, rim, hub, rotation, size, noise_rng)
+            if not variation.is_identity:
+                images = apply_nuisance(images, {k: v[j] for k, v in params.items()},
+                                        variation, sensor_rng)
+            yield j, images
         start += n
 
 
@@ -648,6 +737,7 @@ def make_wheels(
     shuffle: bool = True,
     random_state=None,
     return_params: bool = False,
+    variation: Union[str, Variation] = "thesis",
 ):
     """Generate gray-scale wheel images from several disconnected manifolds.
 
@@ -670,7 +760,14 @@ def make_wheels(
         Determines geometry, noise and shuffling. Pass an int for
         reproducible output.
     return_params : bool, default=False
-        Also return the geometry of every image.
+        Also return the geometry (and nuisance values) of every image.
+    variation : {"thesis", "inspection"} or Variation, default="thesis"
+        The camera's nuisance variation, drawn the same way for every
+        manifold (see :mod:`danogan_sk.datasets.wheel_variation`).
+        ``"thesis"`` adds none: the images of the D-AnoGAN thesis.
+        ``"inspection"`` turns the wheel over the whole circle, moves and
+        scales it in the frame, lights it unevenly and adds sensor gain,
+        offset, noise and blur.
 
     Returns
     -------
@@ -680,14 +777,24 @@ def make_wheels(
         Index of each image's manifold in the resolved ``manifolds`` sequence.
     params : dict of ndarray of shape (n_samples,)
         Only if ``return_params``: ``rim_diameter`` and ``hub_diameter``
-        (fractions of the image width) and ``rotation`` (degrees).
+        (fractions of the image width, before ``scale``) and ``rotation``
+        (degrees, the design's plus the variation's). With a variation other
+        than ``"thesis"`` also every nuisance value drawn
+        (:data:`~danogan_sk.datasets.wheel_variation.NUISANCE_KEYS`):
+        ``scale`` (factor on both diameters), ``center_x`` and ``center_y``
+        (offset of the wheel's centre, fractions of the width, to the right
+        and down), ``illumination`` (gradient strength) and
+        ``illumination_angle`` (degrees), ``brightness`` (offset),
+        ``contrast`` (gain), ``noise`` (standard deviation) and ``blur``
+        (standard deviation, fraction of the width).
 
     Notes
     -----
     With the same ``random_state`` and counts, manifold lists whose specs have
     the same ``rim_range``, ``hub_range`` and ``rotation`` produce wheels
-    of identical geometry, so a normal manifold and its faulty variant can be
-    compared image by image.
+    of identical geometry and nuisance values, so a normal manifold and its
+    faulty variant can be compared image by image: they differ only where
+    the defect is.
 
     Examples
     --------
@@ -703,8 +810,9 @@ def make_wheels(
     specs = resolve_manifolds(manifolds)
     size = _check_image_size(image_size)
     counts = _resolve_counts(n_samples, len(specs))
+    variation = resolve_variation(variation)
     rng = check_random_state(random_state)
-    params, seeds = _draw_geometry(specs, counts, rng)
+    params, seeds = _draw_geometry(specs, counts, rng, variation)
 
     y = np.repeat(np.arange(len(specs), dtype=np.int64), counts)
     order = rng.permutation(len(y)) if shuffle else np.arange(len(y))
@@ -712,7 +820,7 @@ def make_wheels(
     where = np.empty_like(order)
     where[order] = np.arange(len(order))
     X = np.empty((len(y), size, size), dtype=np.float32)
-    for j, images in _iter_chunks(specs, counts, params, seeds, size):
+    for j, images in _iter_chunks(specs, counts, params, seeds, size, variation):
         X[where[j]] = images
     y = y[order]
     params = {k: v[order] for k, v in params.items()}
@@ -748,6 +856,7 @@ def write_wheels(
     manifolds: ManifoldsArg = "all",
     fmt: str = "png",
     random_state=None,
+    variation: Union[str, Variation] = "thesis",
 ) -> Path:
     """Write a Wheel data set to disk as PNG files or one npz archive.
 
@@ -776,11 +885,17 @@ def write_wheels(
         ``torch.utils.data.Dataset`` reading ``labels.csv`` expects).
         Needs Pillow. ``"npz"``: one compressed ``wheels.npz`` holding
         ``X`` (float32, n x H x W), ``y`` (int64), ``manifolds`` (names,
-        indexed by ``y``) and the geometry arrays.
+        indexed by ``y``) and the geometry arrays. With a variation other
+        than ``"thesis"``, the nuisance values of every image follow the
+        geometry, as CSV columns or npz arrays.
     random_state : int, RandomState instance or None, default=None
         Pass an int for a reproducible data set. Images are written grouped
         by manifold and equal ``make_wheels(..., shuffle=False)`` with the
         same arguments (up to 8-bit quantisation for PNG).
+    variation : {"thesis", "inspection"} or Variation, default="thesis"
+        The camera's nuisance variation, as in :func:`make_wheels`; with
+        ``manifolds="inspection"`` this writes the inspection benchmark's
+        twelve manifolds.
 
     Returns
     -------
@@ -805,14 +920,15 @@ def write_wheels(
         _as_int(n_per_manifold, "n_per_manifold", minimum=1)
         n_per_manifold = [n_per_manifold] * len(specs)  # an int is a count per manifold here
     counts = _resolve_counts(n_per_manifold, len(specs), what="n_per_manifold")
+    variation = resolve_variation(variation)
     image_module = _require_pillow() if fmt_norm == "png" else None  # fail before any work
     rng = check_random_state(random_state)
-    params, seeds = _draw_geometry(specs, counts, rng)
+    params, seeds = _draw_geometry(specs, counts, rng, variation)
     y = np.repeat(np.arange(len(specs), dtype=np.int64), counts)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     _remove_previous_set(out)
-    chunks = _iter_chunks(specs, counts, params, seeds, size)
+    chunks = _iter_chunks(specs, counts, params, seeds, size, variation)
     if fmt_norm == "npz":
         return _write_npz(out, chunks, y, specs, params, size)
     return _write_png(out, chunks, y, specs, counts, params, image_module)
@@ -859,14 +975,8 @@ def _write_png(out: Path, chunks, y, specs, counts, params, image_module) -> Pat
     path = out / "labels.csv"
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(CSV_COLUMNS)
+        writer.writerow(CSV_COLUMNS[:3] + tuple(params))
         for i, name in enumerate(names):
-            writer.writerow([
-                name,
-                int(y[i]),
-                specs[y[i]].name,
-                f"{params['rim_diameter'][i]:.6f}",
-                f"{params['hub_diameter'][i]:.6f}",
-                f"{params['rotation'][i]:.6f}",
-            ])
+            writer.writerow([name, int(y[i]), specs[y[i]].name]
+                            + [f"{values[i]:.6f}" for values in params.values()])
     return path
