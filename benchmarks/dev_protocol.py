@@ -4,30 +4,32 @@ The thesis protocol for held-out classes, on the *training file* only (the
 benchmark tables of ``danogan bench`` use the test file). The split seed is
 fixed (``--split-seed``); for each held-out class and each detector seed
 (``--seeds``, at least two) one detector is fitted on ``--n-train`` images of
-the other classes, then every score variant below is computed from that one
-fit, on ``--n-eval`` held-out rows (normal images of the other classes plus
-the anomalous class), with the raw-pixel 1-NN on the same split as the
-yardstick. Scales and memory banks come from the training images only; no
-label of the evaluation rows is used for anything but the AUC.
-
-Score variants (all label-free):
+the other classes and scored on ``--n-eval`` held-out rows (normal images of
+the other classes plus the anomalous class), with the raw-pixel 1-NN on the
+same split as the yardstick. Each fit's score components, of the training
+images and of the evaluation rows, are saved (``--out`` folder, one ``.npz``
+per fit, and ``runs.jsonl``), so that every label-free combination below is
+computed from them without refitting:
 
 * ``eq. 5.1``: the thesis's score, alpha = 0.9, unscaled;
 * single terms (``mse``, ``critic``) and the previous default
-  (``mse + critic``, each divided by its interquartile range on the training data);
-* ``neighbor[metric, k, pool, bank]``: distance of the critic features
-  ``D_i`` to the ``k`` nearest of ``bank`` training images, alone, summed
-  with the critic (``+ critic``) and with the critic and the pixel error
-  (``+ critic + mse``), each term scaled as above.
+  (``mse + critic``, each divided by its interquartile range on the
+  training images);
+* ``neighbor[bank]``: distance of the critic features ``D_i`` to the
+  nearest bank rows, for each bank setting of :data:`BANKS` (metric,
+  neighbours, pooling, rows, sampling), alone and combined with the critic
+  and the pixel error at the weights of :data:`WEIGHTS`, each term scaled
+  as above.
 
-Each fit is timed in CPU seconds of this process (one thread by default),
-so runs in parallel with other work time the same. Every AUC is appended to
-``--out`` (JSON lines; a rerun skips what is there) and the summary prints
-the mean AUC over the classes per seed, their mean and the spread between
-seeds (max - min), and the mean fit CPU minutes, per budget and variant.
+Training rows that are in a bank are scored by their *other* bank rows
+(the library's rule), so their terms are those of unseen normal data.
+Fits are timed in CPU seconds of this process (one thread by default), so
+runs in parallel with other work time the same. The summary prints, per
+budget and variant, the mean AUC over the classes per seed, their mean and
+the spread between seeds (max - min), and the mean fit CPU minutes.
 
-    python benchmarks/dev_protocol.py --dataset mnist --out dev_mnist.jsonl
-    python benchmarks/dev_protocol.py --dataset mnist --out dev_mnist.jsonl --summary
+    python benchmarks/dev_protocol.py --dataset mnist --out dev/mnist
+    python benchmarks/dev_protocol.py --dataset mnist --out dev/mnist --summary
 """
 
 from __future__ import annotations
@@ -45,20 +47,22 @@ from sklearn.metrics import roc_auc_score
 from danogan_sk import DAnoGANDetector
 from danogan_sk.benchmark.methods import RawPixelNN
 from danogan_sk.datasets import leave_one_class_out, load_dataset
-from danogan_sk.memory_bank import MemoryBank, bank_rows, feature_vectors
+from danogan_sk.memory_bank import MemoryBank, bank_rows, coreset_rows, feature_vectors
 from danogan_sk.scoring import anomaly_score, term_spreads
 
-#: Memory-bank settings compared: (metric, n_neighbors, pool, bank size).
-BANKS = (
-    ("cosine", 1, None, 2000),
-    ("euclidean", 1, None, 2000),
-    ("cosine", 5, None, 2000),
-    ("euclidean", 5, None, 2000),
-    ("cosine", 1, 4, 2000),
-    ("euclidean", 1, 4, 2000),
-    ("cosine", 1, None, 500),
-    ("cosine", 1, None, 5000),
-)
+#: Memory-bank settings compared: name -> (metric, n_neighbors, pool, rows, sampling).
+BANKS = {
+    "cos k1 all": ("cosine", 1, None, None, "random"),
+    "euc k1 all": ("euclidean", 1, None, None, "random"),
+    "cos k5 all": ("cosine", 5, None, None, "random"),
+    "cos k1 pool4 all": ("cosine", 1, 4, None, "random"),
+    "cos k1 2000 random": ("cosine", 1, None, 2000, "random"),
+    "cos k1 2000 coreset": ("cosine", 1, None, 2000, "coreset"),
+    "euc k1 2000 coreset": ("euclidean", 1, None, 2000, "coreset"),
+    "cos k1 500 coreset": ("cosine", 1, None, 500, "coreset"),
+}
+#: (critic_weight, neighbor_weight) of the combinations with the pixel error taking the rest.
+WEIGHTS = ((0.0, 1.0), (0.25, 0.75), (0.5, 0.5), (0.25, 0.5))
 
 
 def budget_name(params: dict) -> str:
@@ -67,10 +71,28 @@ def budget_name(params: dict) -> str:
     )
 
 
-def score_variants(det: DAnoGANDetector, X_train, X_eval, seed: int) -> dict[str, np.ndarray]:
-    """Anomaly scores of ``X_eval`` (higher = more anomalous) for every variant, from one fit."""
-    train = det.score_components(X_train)  # the bank term of training rows skips the row itself
-    evaluation = det.score_components(X_eval)
+def bank_terms(det: DAnoGANDetector, X_train, X_eval, seed: int) -> dict[str, np.ndarray]:
+    """``neighbor`` of the training images and evaluation rows for every bank of :data:`BANKS`."""
+    features_train = torch.from_numpy(det.critic_features(X_train))
+    features_eval = torch.from_numpy(det.critic_features(X_eval))
+    terms = {}
+    for name, (metric, k, pool, size, sampling) in BANKS.items():
+        vectors = feature_vectors(features_train, pool, metric)
+        size = len(vectors) if size is None else size
+        if sampling == "coreset":
+            rows = coreset_rows(vectors, size, seed)
+        else:
+            rows = bank_rows(len(vectors), size, seed)
+        bank = MemoryBank(vectors[rows], k, metric, pool)
+        terms[f"train {name}"] = bank.distance(features_train).double().numpy()
+        terms[f"eval {name}"] = bank.distance(features_eval).double().numpy()
+    return terms
+
+
+def variant_scores(saved) -> dict[str, np.ndarray]:
+    """Every variant's anomaly score of the evaluation rows, from one fit's saved terms."""
+    train = {t: saved[f"train {t}"] for t in ("mse", "kl", "critic")}
+    evaluation = {t: saved[f"eval {t}"] for t in ("mse", "kl", "critic")}
     spreads = term_spreads(train)
     scores = {
         "eq. 5.1": anomaly_score(evaluation, 0.9),
@@ -78,27 +100,26 @@ def score_variants(det: DAnoGANDetector, X_train, X_eval, seed: int) -> dict[str
         "critic": evaluation["critic"],
         "mse + critic (previous default)": anomaly_score(evaluation, 0.0, 0.5, spreads),
     }
-    features_train = torch.from_numpy(det.critic_features(X_train))
-    features_eval = torch.from_numpy(det.critic_features(X_eval))
-    for metric, k, pool, size in BANKS:
-        rows = bank_rows(len(X_train), size, seed)
-        bank = MemoryBank(feature_vectors(features_train[rows], pool, metric), k, metric, pool)
-        name = f"neighbor[{metric}, k={k}, pool={pool}, bank={size}]"
-        reference = dict(train, neighbor=bank.distance(features_train).double().numpy())
-        query = dict(evaluation, neighbor=bank.distance(features_eval).double().numpy())
-        spreads = term_spreads(reference)
-        scores[name] = query["neighbor"]
-        scores[name + " + critic"] = anomaly_score(query, 0.0, 0.5, spreads, neighbor_weight=0.5)
-        scores[name + " + critic + mse"] = anomaly_score(query, 0.0, 1 / 3, spreads, neighbor_weight=1 / 3)
+    for name in BANKS:
+        reference = dict(train, neighbor=saved[f"train {name}"])
+        query = dict(evaluation, neighbor=saved[f"eval {name}"])
+        bank_spreads = term_spreads(reference)
+        for critic, neighbor in WEIGHTS:
+            rest = 1.0 - critic - neighbor
+            label = " + ".join(f"{w:g} {t}" for w, t in ((neighbor, "neighbor"), (critic, "critic"),
+                                                         (rest, "mse")) if w > 1e-9)
+            scores[f"{label} [{name}]"] = anomaly_score(query, 0.0, critic, bank_spreads,
+                                                       neighbor_weight=neighbor)
+    scores["raw-pixel 1-NN"] = saved["eval 1-NN"]
     return scores
 
 
-def run(args, params: dict, records: list[dict], out: Path) -> None:
+def run(args, params: dict, out: Path) -> None:
     X, y = load_dataset(args.dataset, "train", data_home=args.data_home)
-    done = {(r["class"], r["seed"], r["budget"]) for r in records}
     budget = budget_name(params)
     for anomaly_class, seed in itertools.product(args.classes, args.seeds):
-        if (anomaly_class, seed, budget) in done:
+        name = f"{budget_key(budget)}_class{anomaly_class}_seed{seed}"
+        if (out / f"{name}.npz").exists():
             continue
         split = leave_one_class_out(X, y, anomaly_class, random_state=args.split_seed)
         rows = np.random.default_rng(args.split_seed).choice(len(split.X_test), args.n_eval, replace=False)
@@ -108,22 +129,35 @@ def run(args, params: dict, records: list[dict], out: Path) -> None:
         start = time.process_time()
         det.fit(X_train)
         fit_cpu = time.process_time() - start
-        scores = score_variants(det, X_train, X_eval, seed)
-        scores["raw-pixel 1-NN"] = RawPixelNN().fit(X_train).anomaly_score(X_eval)
-        record = {
-            "dataset": args.dataset, "class": anomaly_class, "seed": seed, "budget": budget,
-            "fit_cpu_s": round(fit_cpu, 1),
-            "auc": {name: round(float(roc_auc_score(y_eval, s)), 4) for name, s in scores.items()},
-        }
-        with out.open("a") as f:
+        saved = {"y_eval": y_eval}
+        for part, data in (("train", X_train), ("eval", X_eval)):
+            components = det.score_components(data)
+            saved.update({f"{part} {t}": components[t] for t in ("mse", "kl", "critic")})
+        saved.update(bank_terms(det, X_train, X_eval, seed))
+        saved["eval 1-NN"] = RawPixelNN().fit(X_train).anomaly_score(X_eval)
+        np.savez(out / f"{name}.npz", **saved)
+        record = {"dataset": args.dataset, "class": anomaly_class, "seed": seed, "budget": budget,
+                  "file": f"{name}.npz", "fit_cpu_s": round(fit_cpu, 1)}
+        with (out / "runs.jsonl").open("a") as f:
             f.write(json.dumps(record) + "\n")
-        records.append(record)
-        best = max(record["auc"], key=record["auc"].get)
-        print(f"class {anomaly_class} seed {seed}: fit {fit_cpu:.0f} CPU s, 1-NN "
-              f"{record['auc']['raw-pixel 1-NN']:.3f}, best {best} {record['auc'][best]:.3f}", flush=True)
+        print(f"class {anomaly_class} seed {seed}: fit {fit_cpu:.0f} CPU s", flush=True)
 
 
-def summary(records: list[dict], classes: list[int]) -> None:
+def budget_key(budget: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in budget).strip("_")
+
+
+def read_aucs(out: Path) -> list[dict]:
+    """The runs of ``out`` with every variant's AUC."""
+    runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines() if line]
+    for run in runs:
+        saved = np.load(out / run["file"])
+        run["auc"] = {name: float(roc_auc_score(saved["y_eval"], scores))
+                      for name, scores in variant_scores(saved).items()}
+    return runs
+
+
+def summary(records: list[dict], classes: list[int], top: int | None = None) -> None:
     """Mean AUC over ``classes`` per seed; seeds' mean and spread, per budget and variant."""
     for budget in sorted({r["budget"] for r in records}):
         rows = [r for r in records if r["budget"] == budget and r["class"] in classes]
@@ -140,7 +174,8 @@ def summary(records: list[dict], classes: list[int]) -> None:
         for name in rows[0]["auc"]:
             per_seed = [np.mean([r["auc"][name] for r in rows if r["seed"] == s]) for s in complete]
             per_variant[name] = per_seed
-        for name, per_seed in sorted(per_variant.items(), key=lambda item: -np.mean(item[1])):
+        ranked = sorted(per_variant.items(), key=lambda item: -np.mean(item[1]))
+        for name, per_seed in ranked[:top] if top else ranked:
             print(f"| {name} | {np.mean(per_seed):.3f} | {np.ptp(per_seed):.3f} | "
                   + " | ".join(f"{v:.3f}" for v in per_seed) + " |")
 
@@ -157,14 +192,15 @@ def main() -> None:
                         help="JSON of DAnoGANDetector parameters (the training budget and recipe)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-home", default=None)
-    parser.add_argument("--out", type=Path, required=True, help="JSON-lines file of results")
+    parser.add_argument("--out", type=Path, required=True, help="results folder")
     parser.add_argument("--summary", action="store_true", help="only print the summary of --out")
+    parser.add_argument("--top", type=int, default=None, help="rows of the summary (default: all)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    records = [json.loads(line) for line in args.out.read_text().splitlines()] if args.out.exists() else []
+    args.out.mkdir(parents=True, exist_ok=True)
     if not args.summary:
-        run(args, json.loads(args.params), records, args.out)
-    summary(records, args.classes)
+        run(args, json.loads(args.params), args.out)
+    summary(read_aucs(args.out), args.classes, args.top)
 
 
 if __name__ == "__main__":
