@@ -1,4 +1,4 @@
-"""The D-AnoGAN networks: pure torch modules, no training.
+"""The D-AnoGAN networks: pure torch modules; no losses, no optimizers.
 
 Thesis chapter 4.1 and section 5.3 describe five parts:
 
@@ -16,6 +16,13 @@ otherwise halve to nothing). Plain feature
 vectors (tabular data) get fully connected networks of the same roles.
 
 Samples are sent to their own generator or encoder by :func:`route`.
+
+Speed paths sit beside the plain formulations they replace, each tested
+against it: the generators' sub-pixel convolutions (``reference_forward``),
+and the critics' explicit ``input_gradient``, which the gradient penalty
+of :mod:`danogan_sk.losses` uses instead of autograd's double backward.
+The generators cache their sub-pixel weights by the parameters' version
+counters; :class:`danogan_sk.optim.Adam` keeps those counters right.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
-"""Training of the D-AnoGAN networks: the two phases, their losses and history.
+"""Training of the D-AnoGAN networks: the two phases, their schedule and history.
 
 Phase 1 (thesis appendix A): for every mini-batch, one critic step; every
 ``n_critic`` critic steps, one update of the generators, encoders, classifier
 and bandit. Phase 2 ("xzx", thesis section 4.2): generators, critic and
-classifier frozen, the encoders learn to reconstruct real data.
+classifier frozen, the encoders learn to reconstruct real data. The losses
+are :mod:`danogan_sk.losses`'s; every optimizer step goes through
+:class:`danogan_sk.optim.Adam`. This module orders the random numbers, the
+steps and the epochs.
 
 This module knows nothing of scikit-learn: it takes a float tensor already
 scaled to the generators' [-1, 1] range and returns trained weights.
@@ -22,18 +25,23 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.autograd.graph import increment_version
-from torch.nn import functional as F
 
 from .checkpoint import CheckpointError, load_checkpoint, run_fingerprint, save_checkpoint
+from .losses import (
+    bandit_loss,
+    classifier_loss,
+    critic_loss,
+    encoder_loss,
+    generator_loss,
+    interpolation_weights,
+    xzx_loss,
+)
 from .nn import DAnoGANNetworks, NetworkSpec, build_networks, contiguous_state, to_fast_layout
+from .optim import Adam
 
 __all__ = [
     "TrainingConfig",
     "TrainingResult",
-    "critic_loss",
-    "gradient_penalty",
-    "bandit_loss",
     "entropy_weight_at",
     "fit_networks",
 ]
@@ -71,87 +79,6 @@ class TrainingResult:
     history: dict[str, np.ndarray]
 
 
-def _interpolation_weights(real: Tensor, generator: torch.Generator) -> Tensor:
-    """One ``eps ~ U(0, 1)`` per sample of ``real``, shaped to broadcast over it."""
-    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    return torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
-
-
-def _interpolates(real: Tensor, fake: Tensor, generator: torch.Generator | None, eps: Tensor | None) -> Tensor:
-    """``eps * real + (1 - eps) * fake``; ``eps`` is drawn from ``generator`` when not given."""
-    if eps is None:
-        if generator is None:
-            raise ValueError("Pass a random generator or the interpolation weights eps.")
-        eps = _interpolation_weights(real, generator)
-    return eps * real + (1 - eps) * fake
-
-
-def _one_sided_penalty(input_grad: Tensor) -> Tensor:
-    norm = input_grad.flatten(1).norm(2, dim=1)
-    return F.relu(norm - 1).pow(2).mean()
-
-
-def gradient_penalty(
-    critic: nn.Module,
-    real: Tensor,
-    fake: Tensor,
-    generator: torch.Generator | None = None,
-    *,
-    eps: Tensor | None = None,
-) -> Tensor:
-    """One-sided gradient penalty ``E[max(0, ||grad D(x_t)|| - 1)^2]`` on random interpolates.
-
-    ``x_t = eps * real + (1 - eps) * fake`` with one ``eps ~ U(0, 1)`` per
-    sample, drawn from ``generator`` unless ``eps`` (shape ``(n, 1, ...)``)
-    is given. The penalty only punishes gradients steeper than 1 (DM-GAN's
-    and the thesis code's choice; the thesis text describes the two-sided
-    form). This is the plain autograd formulation (a double backward);
-    training uses the critic's explicit input gradient when it has one.
-    """
-    interpolates = _interpolates(real, fake, generator, eps).requires_grad_(True)
-    value, _ = critic(interpolates)
-    (grad,) = torch.autograd.grad(value.sum(), interpolates, create_graph=True)
-    return _one_sided_penalty(grad)
-
-
-def critic_loss(
-    critic: nn.Module,
-    real: Tensor,
-    fake: Tensor,
-    gp_weight: float,
-    generator: torch.Generator | None = None,
-    *,
-    eps: Tensor | None = None,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Critic loss ``E[D(x_hat)] - E[D(x)] + gp_weight * GP`` (eq. 4.4 with its sign fixed).
-
-    Real and fake samples go through the critic in one batch (the critic has
-    no batch statistics, so this is the same function, computed once). A
-    critic with an ``input_gradient`` method gives the penalty's gradient
-    written out explicitly; any other critic gets the penalty from
-    :func:`gradient_penalty`. Both use the same interpolation weights:
-    ``eps`` if given, else drawn from ``generator``.
-
-    Returns
-    -------
-    loss, wasserstein, penalty : Tensor
-        The loss, the Wasserstein estimate ``E[D(x)] - E[D(x_hat)]`` and the
-        gradient penalty.
-    real_features : Tensor
-        ``D_i(x)`` of the real batch, detached, for the bandit's estimate.
-    """
-    n_real, n_fake = real.shape[0], fake.shape[0]
-    values, features = critic(torch.cat([real, fake]))
-    value_real, value_fake = values.split([n_real, n_fake])
-    if hasattr(critic, "input_gradient"):
-        penalty = _one_sided_penalty(critic.input_gradient(_interpolates(real, fake, generator, eps)))
-    else:
-        penalty = gradient_penalty(critic, real, fake, generator, eps=eps)
-    wasserstein = value_real.mean() - value_fake.mean()
-    loss = -wasserstein + gp_weight * penalty
-    return loss, wasserstein.detach(), penalty.detach(), features[:n_real].detach()
-
-
 def entropy_weight_at(step: int, config: TrainingConfig, total_steps: int) -> float:
     """The weight ``nu * beta**t`` of the bandit's entropy term at bandit step ``t``.
 
@@ -169,101 +96,17 @@ def entropy_weight_at(step: int, config: TrainingConfig, total_steps: int) -> fl
     return config.entropy_weight * decay**step
 
 
-def bandit_loss(logits: Tensor, real_cluster_probs: Tensor, entropy_weight: float) -> Tensor:
-    """Bandit loss (eq. 4.2): ``CE(p, q) - entropy_weight * H(p)``.
-
-    ``p = softmax(logits)`` is the prior and ``q`` the classifier's mean
-    cluster probabilities on a real batch; the cross entropy pulls the prior
-    towards ``q`` and the entropy term keeps it spread early in training.
-    """
-    log_p = torch.log_softmax(logits, dim=0)
-    cross_entropy = -(real_cluster_probs * log_p).sum()
-    entropy = -(log_p.exp() * log_p).sum()
-    return cross_entropy - entropy_weight * entropy
-
-
-#: Devices whose fused Adam kernel torch provides for every floating dtype used here.
-_FUSED_ADAM_DEVICES = ("cpu", "cuda")
-
-
-def _adam(params, lr: float, betas: tuple[float, float], weight_decay: float = 0.0) -> torch.optim.Adam:
-    """Adam with the thesis's settings; fused into one kernel where torch has one.
-
-    The fused kernel applies the same update as the per-parameter loop
-    (equal up to rounding) but in one call for all tensors: the generators
-    and encoders hold ``16 * n_generators`` tensors, and their loop of small
-    operations took over three times longer (measured at 15 generators).
-    The fused kernel walks each parameter's memory in order and assumes its
-    gradient and state do the same, so every step goes through :func:`_step`.
-    """
-    params = list(params)
-    fused = bool(params) and all(p.device.type in _FUSED_ADAM_DEVICES for p in params)
-    return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=fused or None)
-
-
 class _Optimizers:
     """The thesis's Adam settings (appendix B), one optimizer per part."""
 
     NAMES = ("generator", "critic", "encoder", "classifier", "bandit")
 
     def __init__(self, nets: DAnoGANNetworks, config: TrainingConfig) -> None:
-        self.generator = _adam(nets.generators.parameters(), config.lr_generator, (0.9, 0.99), 5e-5)
-        self.critic = _adam(nets.critic.parameters(), config.lr_critic, (0.5, 0.5))
-        self.encoder = _adam(nets.encoders.parameters(), config.lr_encoder, (0.5, 0.5))
-        self.classifier = _adam(nets.classifier.parameters(), config.lr_classifier, (0.9, 0.99))
-        self.bandit = _adam([nets.bandit_logits], config.lr_bandit, (0.5, 0.5))
-
-
-def _in_layout_of(tensor: Tensor, param: Tensor) -> Tensor:
-    """``tensor`` with the memory order of ``param``; a copy only when they differ.
-
-    Strides of size-1 dimensions do not change the order, so they are ignored.
-    """
-    if all(a == b for a, b, size in zip(tensor.stride(), param.stride(), param.shape) if size > 1):
-        return tensor
-    return torch.empty_like(param).copy_(tensor)
-
-
-def _step(
-    optimizer: torch.optim.Optimizer, params: Sequence[Tensor] = (), grads: Sequence[Tensor | None] = ()
-) -> None:
-    """``optimizer.step()``, after setting ``params``' gradients to ``grads``.
-
-    Gradients from ``torch.autograd.grad`` can have other strides than their
-    parameter (a transposed matrix), and torch 2.13's fused CPU Adam then
-    silently pairs the wrong elements (measured: a 4x6 parameter with a
-    transposed gradient moved 4e-4 away from the per-parameter loop's
-    result). Each gradient is given its parameter's memory order first.
-    """
-    for param, grad in zip(params, grads):
-        param.grad = grad
-    stepped = []
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            if param.grad is not None:
-                param.grad = _in_layout_of(param.grad, param)
-                stepped.append(param)
-    optimizer.step()
-    if optimizer.defaults.get("fused"):
-        # The fused kernel writes the parameters without bumping their
-        # version counters, which the generators' sub-pixel weight cache
-        # (and autograd's own checks) rely on to see in-place changes.
-        increment_version(stepped)
-
-
-def _load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
-    """``optimizer.load_state_dict(state)``, each moment in its parameter's memory order (see :func:`_step`).
-
-    A checkpoint saved from networks in another layout (another device)
-    would otherwise pair moments and parameters element by element wrongly.
-    """
-    optimizer.load_state_dict(state)
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            moments = optimizer.state.get(param, {})
-            for key, value in moments.items():
-                if isinstance(value, Tensor) and value.shape == param.shape:
-                    moments[key] = _in_layout_of(value, param)
+        self.generator = Adam(nets.generators.parameters(), config.lr_generator, (0.9, 0.99), 5e-5)
+        self.critic = Adam(nets.critic.parameters(), config.lr_critic, (0.5, 0.5))
+        self.encoder = Adam(nets.encoders.parameters(), config.lr_encoder, (0.5, 0.5))
+        self.classifier = Adam(nets.classifier.parameters(), config.lr_classifier, (0.9, 0.99))
+        self.bandit = Adam([nets.bandit_logits], config.lr_bandit, (0.5, 0.5))
 
 
 class _EpochLog:
@@ -361,7 +204,7 @@ def _draw_step(nets: DAnoGANNetworks, real: Tensor, generator: torch.Generator) 
     batch = real.shape[0]
     cluster = torch.multinomial(nets.prior().detach(), batch, replacement=True, generator=generator)
     z = torch.rand(batch, nets.spec.latent_dim, generator=generator, device=real.device, dtype=real.dtype)
-    return _StepDraws(cluster, z * 2 - 1, _interpolation_weights(real, generator))
+    return _StepDraws(cluster, z * 2 - 1, interpolation_weights(real, generator))
 
 
 def _critic_step(
@@ -373,7 +216,7 @@ def _critic_step(
     )
     opt.critic.zero_grad(set_to_none=True)
     loss_d.backward()
-    _step(opt.critic)
+    opt.critic.step()
     log.add(critic_loss=loss_d, wasserstein=wasserstein, gradient_penalty=penalty)
     return real_features
 
@@ -394,20 +237,20 @@ def _update_step(
 
     # Generators and classifier share one forward through the updated critic.
     value_fake, features_fake = nets.critic(fake)
-    cross_entropy = F.cross_entropy(nets.classifier(features_fake), draws.cluster)
-    loss_g = -value_fake.mean() + config.classifier_weight * cross_entropy
+    cross_entropy = classifier_loss(nets.classifier(features_fake), draws.cluster)
+    loss_g = generator_loss(value_fake, cross_entropy, config.classifier_weight)
     gen_params = list(nets.generators.parameters())
     cls_params = list(nets.classifier.parameters())
     grads_g = torch.autograd.grad(loss_g, gen_params, retain_graph=True, allow_unused=True)
     grads_c = torch.autograd.grad(cross_entropy, cls_params)
-    _step(opt.generator, gen_params, grads_g)
-    _step(opt.classifier, cls_params, grads_c)
+    opt.generator.step_with(gen_params, grads_g)
+    opt.classifier.step_with(cls_params, grads_c)
 
     # The encoders learn z -> G_k(z) -> z; their gradient does not involve G.
-    loss_e = (nets.encode(fake.detach(), draws.cluster) - draws.z).pow(2).mean()
+    loss_e = encoder_loss(nets.encode(fake.detach(), draws.cluster), draws.z)
     opt.encoder.zero_grad(set_to_none=True)
     loss_e.backward()
-    _step(opt.encoder)
+    opt.encoder.step()
     log.add(generator_loss=loss_g, encoder_loss=loss_e, classifier_loss=cross_entropy)
 
     if config.bandit:
@@ -421,7 +264,7 @@ def _update_step(
         loss_b = bandit_loss(nets.bandit_logits, real_probs, entropy_weight)
         opt.bandit.zero_grad(set_to_none=True)
         loss_b.backward()
-        _step(opt.bandit)
+        opt.bandit.step()
         log.add(bandit_loss=loss_b)
 
 
@@ -472,7 +315,7 @@ class _Run:
         self.config = config
         self.nets = to_fast_layout(build_networks(spec, seed), device)
         self.optimizers = _Optimizers(self.nets, config)
-        self.xzx_optimizer = _adam(self.nets.encoders.parameters(), config.lr_xzx, (0.5, 0.5))
+        self.xzx_optimizer = Adam(self.nets.encoders.parameters(), config.lr_xzx, (0.5, 0.5))
         self.generator = torch.Generator(device=device).manual_seed(seed)
         rows = torch.randperm(X.shape[0], generator=self.generator, device=device)
         self.monitor_rows = rows[:_MONITOR_SIZE]
@@ -500,8 +343,8 @@ class _Run:
     def load(self, state: dict) -> None:
         self.nets.load_state_dict(state["networks"])
         for name in _Optimizers.NAMES:
-            _load_optimizer_state(getattr(self.optimizers, name), state["optimizers"][name])
-        _load_optimizer_state(self.xzx_optimizer, state["xzx_optimizer"])
+            getattr(self.optimizers, name).load_state_dict(state["optimizers"][name])
+        self.xzx_optimizer.load_state_dict(state["xzx_optimizer"])
         self.generator.set_state(state["generator"])
         self.monitor_rows = state["monitor_rows"].to(self.monitor_rows.device)
         self.history = defaultdict(list, state["history"])
@@ -552,10 +395,10 @@ def _xzx_epoch(run: _Run, X: Tensor, check_each_step: bool) -> dict[str, float]:
         with torch.no_grad():
             cluster = nets.classifier(nets.critic.features(real)).argmax(dim=1)
         reconstruction = nets.generate(nets.encode(real, cluster), cluster)
-        loss = (reconstruction - real).pow(2).mean()
+        loss = xzx_loss(reconstruction, real)
         run.xzx_optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        _step(run.xzx_optimizer)
+        run.xzx_optimizer.step()
         try:
             log.add(xzx_loss=loss)
         except FloatingPointError as exc:

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..nn import ConvCritic, ConvEncoder, ConvGenerator, NetworkSpec, build_local
-from ..training import critic_loss
+from ..losses import critic_loss
 
 __all__ = ["FAnoGAN", "GANomaly", "build_seeded"]
 
