@@ -146,6 +146,18 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         it from the planned length of training so that the weight reaches 1
         half way through phase 1; the thesis uses 0.999, which keeps the
         prior uniform for thousands of steps.
+    validation_fraction : float in (0, 1) or None, default=None
+        Fraction of the training data held out to stop each phase early:
+        after every epoch the reconstruction error of these normal rows is
+        measured, and a phase ends when ``n_iter_no_change`` epochs in a row
+        did not improve on the best before them (history:
+        ``validation_reconstruction_error``,
+        ``xzx_validation_reconstruction_error``). No labels are needed. The
+        held-out rows take no part in training, but do in the memory bank
+        and ``offset_``. ``None`` trains on all rows for the planned epochs.
+    n_iter_no_change : int, default=5
+        Epochs without improvement that end a phase, with
+        ``validation_fraction``.
     base_channels : int, default=32
         Channels of the full-resolution convolutions, doubled per stage
         (hidden width / 4 for feature vectors).
@@ -275,6 +287,8 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         "bandit": ["boolean"],
         "entropy_weight": [Interval(Real, 0, None, closed="left")],
         "entropy_decay": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="right")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "n_iter_no_change": _positive_int(),
         "base_channels": _positive_int(),
         "max_channels": _positive_int(),
         "alpha": [Interval(Real, 0, 1, closed="both")],
@@ -313,6 +327,8 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         bandit: bool = True,
         entropy_weight: float = 1000.0,
         entropy_decay: float | str = "auto",
+        validation_fraction: float | None = None,
+        n_iter_no_change: int = 5,
         base_channels: int = 32,
         max_channels: int = 256,
         alpha: float = 0.0,
@@ -348,6 +364,8 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         self.bandit = bandit
         self.entropy_weight = entropy_weight
         self.entropy_decay = entropy_decay
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.base_channels = base_channels
         self.max_channels = max_channels
         self.alpha = alpha

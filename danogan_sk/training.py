@@ -14,9 +14,9 @@ scaled to the generators' [-1, 1] range and returns trained weights.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +26,19 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import CheckpointError, load_checkpoint, run_fingerprint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, run_fingerprint
+from .hooks import (
+    PHASES,
+    Checkpoint,
+    EarlyStopping,
+    EpochHook,
+    FiniteCheck,
+    History,
+    Progress,
+    call_all,
+    diverged,
+    reconstruction_error,
+)
 from .losses import (
     bandit_loss,
     classifier_loss,
@@ -69,6 +81,8 @@ class TrainingConfig:
     bandit: bool = True
     entropy_weight: float = 1000.0
     entropy_decay: float | str = "auto"
+    validation_fraction: float | None = None
+    n_iter_no_change: int = 5
 
 
 @dataclass
@@ -134,54 +148,6 @@ class _EpochLog:
 
     def means(self) -> dict[str, float]:
         return {name: float(total) / self.counts[name] for name, total in self.sums.items()}
-
-
-class _Progress:
-    """``verbose=1``: a tqdm bar per phase; ``verbose=2``: one line per epoch."""
-
-    def __init__(self, verbose: int, total: int, phase: str) -> None:
-        self.verbose = verbose
-        self.phase = phase
-        self.bar = None
-        if verbose == 1 and total > 0:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc=phase, unit="epoch", leave=False)
-
-    def epoch(self, epoch: int, total: int, record: dict[str, float]) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix({k: f"{v:.3g}" for k, v in record.items()}, refresh=False)
-            self.bar.update(1)
-        elif self.verbose >= 2:
-            values = " ".join(f"{k}={v:.4g}" for k, v in record.items())
-            print(f"[{self.phase}] epoch {epoch + 1}/{total} {values}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _diverged(phase: str, epoch: int, detail: str) -> FloatingPointError:
-    return FloatingPointError(
-        f"Training diverged in {phase}, epoch {epoch + 1}: {detail}. "
-        "Try smaller learning rates (lr_critic, lr_generator) or a larger gp_weight."
-    )
-
-
-def _check_finite(record: dict[str, float], phase: str, epoch: int) -> None:
-    for name, value in record.items():
-        if not math.isfinite(value):
-            raise _diverged(phase, epoch, f"{name} = {value}")
-
-
-@torch.no_grad()
-def reconstruction_error(nets: DAnoGANNetworks, x: Tensor) -> float:
-    """Mean squared reconstruction error ``mean (x - G_k(E_k(x)))^2`` on ``x``, in eval mode."""
-    was_training = nets.training
-    nets.eval()
-    error = (nets.reconstruct(x).reconstruction - x).pow(2).mean()
-    nets.train(was_training)
-    return float(error)
 
 
 def _batches(n_samples: int, batch_size: int, generator: torch.Generator, device: torch.device):
@@ -297,16 +263,6 @@ def _phase1_steps(
         _critic_step(nets, opt, real, fake, step_draws.eps, config, log)
 
 
-_PHASE1_LOSSES = (
-    "critic_loss",
-    "wasserstein",
-    "gradient_penalty",
-    "generator_loss",
-    "encoder_loss",
-    "classifier_loss",
-)
-
-
 class _Run:
     """Everything a training run changes, so that it can be saved and resumed exactly."""
 
@@ -318,6 +274,7 @@ class _Run:
         self.xzx_optimizer = Adam(self.nets.encoders.parameters(), config.lr_xzx, (0.5, 0.5))
         self.generator = torch.Generator(device=device).manual_seed(seed)
         rows = torch.randperm(X.shape[0], generator=self.generator, device=device)
+        self.data = X
         self.monitor_rows = rows[:_MONITOR_SIZE]
         self.history: dict[str, list] = defaultdict(list)
         self.phase1_epoch = 0
@@ -326,6 +283,15 @@ class _Run:
         self.bandit_step = 0
 
     _COUNTERS = ("phase1_epoch", "xzx_epoch", "step", "bandit_step")
+    _EPOCH_COUNTERS = {"phase 1": "phase1_epoch", "xzx": "xzx_epoch"}
+
+    def epochs_done(self, phase: str) -> int:
+        """Epochs of ``phase`` run so far."""
+        return getattr(self, self._EPOCH_COUNTERS[phase])
+
+    def monitor_data(self) -> Tensor:
+        """The training rows whose reconstruction error is logged."""
+        return self.data[self.monitor_rows]
 
     def state(self) -> dict:
         return {
@@ -374,15 +340,10 @@ def _phase1_epoch(run: _Run, X: Tensor, check_each_step: bool) -> dict[str, floa
             run.step += length
             done += length
     except FloatingPointError as exc:
-        raise _diverged("phase 1", run.phase1_epoch, str(exc)) from None
+        raise diverged("phase 1", run.phase1_epoch, str(exc)) from None
     record = log.means()
-    record["reconstruction_error"] = reconstruction_error(nets, X[run.monitor_rows])
+    record["reconstruction_error"] = reconstruction_error(nets, run.monitor_data())
     record["entropy_weight"] = entropy_weight_at(run.bandit_step, config, total_bandit_steps)
-    _check_finite(record, "phase 1", run.phase1_epoch)
-    # Epochs too short for a generator step get NaN, so every entry is one epoch.
-    expected = _PHASE1_LOSSES + (("bandit_loss",) if config.bandit else ())
-    for name in expected:
-        record.setdefault(name, math.nan)
     return record
 
 
@@ -402,10 +363,8 @@ def _xzx_epoch(run: _Run, X: Tensor, check_each_step: bool) -> dict[str, float]:
         try:
             log.add(xzx_loss=loss)
         except FloatingPointError as exc:
-            raise _diverged("xzx", run.xzx_epoch, str(exc)) from None
-    record = log.means()
-    _check_finite(record, "xzx", run.xzx_epoch)
-    return record
+            raise diverged("xzx", run.xzx_epoch, str(exc)) from None
+    return log.means()
 
 
 class _Frozen:
@@ -424,36 +383,25 @@ class _Frozen:
             module.requires_grad_(True)
 
 
-def _train(run: _Run, X: Tensor, verbose: int, save) -> None:
-    """Run the remaining epochs of both phases, calling ``save()`` after each."""
-    config = run.config
+def _train(run: _Run, X: Tensor, hooks: list[EpochHook]) -> None:
+    """Run the remaining epochs of both phases, calling the hooks around each."""
     check_each_step = X.device.type == "cpu"  # elsewhere a per-step check would sync the host
-    progress = _Progress(verbose, config.n_epochs - run.phase1_epoch, "phase 1")
+    planned = {"phase 1": run.config.n_epochs, "xzx": run.config.xzx_epochs}
+    stop_requested = lambda phase: any(hook.should_stop(run, phase) for hook in hooks)  # noqa: E731
     try:
-        while run.phase1_epoch < config.n_epochs:
-            record = _phase1_epoch(run, X, check_each_step)
-            for name, value in record.items():
-                run.history[name].append(value)
-            run.history["bandit_probabilities"].append(run.nets.prior().detach().cpu().numpy())
-            progress.epoch(run.phase1_epoch, config.n_epochs, record)
-            run.phase1_epoch += 1
-            if run.phase1_epoch == config.n_epochs:
-                error = reconstruction_error(run.nets, X[run.monitor_rows])
-                run.history["reconstruction_error_before_xzx"].append(error)
-            save()
+        for phase in PHASES:
+            call_all(hooks, "on_phase_start")(run, phase, planned[phase])
+            epoch_function = _phase1_epoch if phase == "phase 1" else _xzx_epoch
+            with _Frozen(run.nets) if phase == "xzx" else contextlib.nullcontext():
+                while run.epochs_done(phase) < planned[phase] and not stop_requested(phase):
+                    record = epoch_function(run, X, check_each_step)
+                    epoch = run.epochs_done(phase)
+                    setattr(run, run._EPOCH_COUNTERS[phase], epoch + 1)
+                    call_all(hooks, "on_epoch_end")(run, phase, epoch, record)
+            call_all(hooks, "on_phase_end")(run, phase)
+        call_all(hooks, "on_train_end")(run)
     finally:
-        progress.close()
-    progress = _Progress(verbose, config.xzx_epochs - run.xzx_epoch, "xzx")
-    try:
-        with _Frozen(run.nets):
-            while run.xzx_epoch < config.xzx_epochs:
-                record = _xzx_epoch(run, X, check_each_step)
-                run.history["xzx_loss"].append(record["xzx_loss"])
-                progress.epoch(run.xzx_epoch, config.xzx_epochs, record)
-                run.xzx_epoch += 1
-                save()
-    finally:
-        progress.close()
+        call_all(hooks, "close")()
 
 
 def fit_networks(
@@ -464,6 +412,7 @@ def fit_networks(
     device: str = "cpu",
     verbose: int = 0,
     checkpoint: str | os.PathLike | None = None,
+    hooks: Sequence[EpochHook] = (),
 ) -> TrainingResult:
     """Train D-AnoGAN networks on ``X`` (both phases) and return their weights.
 
@@ -487,6 +436,10 @@ def fit_networks(
         holds a checkpoint of the same run (same data, architecture,
         settings and seed), training resumes from it and ends with the same
         weights as an uninterrupted run.
+    hooks : sequence of EpochHook
+        Further epoch hooks (see :mod:`danogan_sk.hooks`), called after the
+        built-in ones (validation, finiteness check, history, progress) and
+        before the checkpoint is saved.
 
     Returns
     -------
@@ -498,8 +451,12 @@ def fit_networks(
         for a generator step; no bandit loss without the bandit),
         ``reconstruction_error`` (of up to 256 training samples),
         ``entropy_weight`` and ``bandit_probabilities`` (n_epochs,
-        n_generators); ``xzx_loss`` per xzx epoch; and the reconstruction
-        error before and after xzx.
+        n_generators); ``xzx_loss`` per xzx epoch; the reconstruction
+        error before and after xzx; with ``config.validation_fraction``, the
+        held-out rows' reconstruction error per epoch of each phase
+        (``validation_reconstruction_error``,
+        ``xzx_validation_reconstruction_error``). A phase stopped early has
+        fewer entries than planned.
 
     Raises
     ------
@@ -519,8 +476,12 @@ def fit_networks(
     (1, 2)
     """
     data = torch.as_tensor(X, dtype=torch.float32, device=torch.device(device))
+    data, validation = _validation_split(data, config.validation_fraction, seed)
     run = _Run(data, spec, config, seed)
-    save = lambda: None  # noqa: E731
+    extra_hooks, hooks = list(hooks), []
+    if validation is not None:
+        hooks.append(EarlyStopping(validation, config.n_iter_no_change))
+    hooks += [FiniteCheck(), History(), Progress(verbose), *extra_hooks]
     if checkpoint is not None:
         path = Path(checkpoint)
         fingerprint = run_fingerprint(X, spec, config, seed)
@@ -532,9 +493,9 @@ def fit_networks(
                     "parameters); delete it or choose another checkpoint_dir."
                 )
             run.load(state)
-        save = lambda: save_checkpoint(path, dict(run.state(), fingerprint=fingerprint))  # noqa: E731
+        hooks.append(Checkpoint(path, fingerprint))  # last: it saves what the others wrote
     try:
-        _train(run, data, verbose, save)
+        _train(run, data, hooks)
     except KeyboardInterrupt:
         if checkpoint is None:
             raise
@@ -542,9 +503,25 @@ def fit_networks(
             f"Training interrupted; the checkpoint of the last finished epoch is in {checkpoint}. "
             "Fit again with the same data, parameters and checkpoint_dir to resume."
         ) from None
-    run.history["reconstruction_error_after_xzx"].append(
-        reconstruction_error(run.nets, data[run.monitor_rows])
-    )
     run.nets.eval()
     state = contiguous_state(run.nets)
     return TrainingResult(state, {name: np.asarray(values) for name, values in run.history.items()})
+
+
+def _validation_split(X: Tensor, fraction: float | None, seed: int) -> tuple[Tensor, Tensor | None]:
+    """``X`` cut into training rows and held-out rows (``None`` without a ``fraction``).
+
+    The rows are drawn from their own generator, so that a run without a
+    split draws the same random numbers as before.
+    """
+    if fraction is None:
+        return X, None
+    n_samples = X.shape[0]
+    n_validation = math.ceil(fraction * n_samples)
+    if not 1 <= n_validation <= n_samples - 2:
+        raise ValueError(
+            f"validation_fraction={fraction} of {n_samples} samples leaves {n_samples - n_validation} "
+            f"for training and {n_validation} for validation; each needs some (training two)."
+        )
+    order = torch.randperm(n_samples, generator=torch.Generator().manual_seed(seed)).to(X.device)
+    return X[order[n_validation:]], X[order[:n_validation]]

@@ -1,7 +1,6 @@
 """The entropy schedule against its formula; the optimizer's rules in training."""
 
 import copy
-import math
 
 import pytest
 import torch
