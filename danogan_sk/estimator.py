@@ -223,6 +223,18 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         the same data and parameters resumes from it after an interruption
         and ends with the same model as an uninterrupted run. A path to a
         file is a ``ValueError``.
+    warm_start : bool, default=False
+        When true, ``fit`` on the same data after a fit with
+        ``warm_start=True`` continues phase 1 from where that fit's phase 1
+        ended, up to the new ``n_epochs``, then runs xzx (``xzx_epochs``)
+        afresh from there, as scikit-learn's ensembles add trees. With a
+        fixed ``entropy_decay`` the result equals one fit with the larger
+        ``n_epochs``; with ``"auto"`` the bandit steps still to run follow
+        the schedule planned for the new length, from the step reached.
+        Only ``n_epochs`` and ``xzx_epochs`` (and the scoring-time
+        parameters) may change; other data or training parameters are a
+        ``ValueError``. The fitted detector keeps the training state at the
+        end of phase 1 (networks and optimizer moments) to continue from.
     random_state : int, RandomState instance or None, default=None
         Seed of the weights, batches and sampling. No global random state is
         used or changed.
@@ -304,6 +316,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         "device": [str, torch.device],
         "memory": [str, HasMethods("cache"), None],
         "checkpoint_dir": [str, os.PathLike, None],
+        "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -344,6 +357,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         device: str = "auto",
         memory=None,
         checkpoint_dir=None,
+        warm_start: bool = False,
         random_state=None,
         verbose: int = 0,
     ) -> None:
@@ -381,6 +395,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         self.device = device
         self.memory = memory
         self.checkpoint_dir = checkpoint_dir
+        self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
 
@@ -428,9 +443,12 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
             max_channels=self.max_channels,
         )
         config = TrainingConfig(**{name: getattr(self, name) for name in _TRAINING_PARAMS})
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        train = self._cached(fit_networks)
-        checkpoint = _checkpoint_file(self.checkpoint_dir)
+        initial_state = self._state_to_continue()
+        if initial_state is None:
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            train = self._cached(fit_networks)
+        else:
+            seed, train = initial_state["seed"], fit_networks
         result: TrainingResult = train(
             self._to_network_input(X),
             self.network_spec_,
@@ -438,8 +456,11 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
             seed,
             str(device),
             self.verbose,
-            checkpoint,
+            _checkpoint_file(self.checkpoint_dir),
+            initial_state=initial_state,
+            keep_phase1_state=bool(self.warm_start),
         )
+        self._phase1_state = result.phase1_state
         self.device_ = str(device)
         self.networks_ = _load_networks(self.network_spec_, result.state_dict, device)
         self.history_ = result.history
@@ -448,6 +469,20 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         self._term_spreads = term_spreads(self._training_components)
         self._offset_cache = None
         return self
+
+    def _state_to_continue(self) -> dict | None:
+        """With ``warm_start``, the training state the last fit kept; else ``None``."""
+        if not self.warm_start or not hasattr(self, "networks_"):
+            return None
+        state = getattr(self, "_phase1_state", None)
+        if state is None:
+            warnings.warn(
+                "warm_start=True, but the last fit kept no training state to continue from "
+                "(it ran with warm_start=False); training starts over.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return state
 
     def _check_bank_size(self, n_samples: int) -> None:
         """Fail before training when the bank could not hold ``n_neighbors`` + 1 rows."""

@@ -15,6 +15,8 @@ scaled to the generators' [-1, 1] range and returns trained weights.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import math
 import os
 from collections import defaultdict
@@ -87,10 +89,16 @@ class TrainingConfig:
 
 @dataclass
 class TrainingResult:
-    """Trained weights (CPU tensors) and the per-epoch record of training."""
+    """Trained weights (CPU tensors), the per-epoch record of training and, if asked, a state to continue from.
+
+    ``phase1_state`` is the whole training state when phase 1 ended, before
+    xzx (CPU tensors); :func:`fit_networks` continues from it with more
+    phase-1 epochs.
+    """
 
     state_dict: dict[str, Tensor]
     history: dict[str, np.ndarray]
+    phase1_state: dict | None = None
 
 
 def entropy_weight_at(step: int, config: TrainingConfig, total_steps: int) -> float:
@@ -313,7 +321,7 @@ class _Run:
         self.xzx_optimizer.load_state_dict(state["xzx_optimizer"])
         self.generator.set_state(state["generator"])
         self.monitor_rows = state["monitor_rows"].to(self.monitor_rows.device)
-        self.history = defaultdict(list, state["history"])
+        self.history = defaultdict(list, {name: list(values) for name, values in state["history"].items()})
         for name, value in state["counters"].items():
             setattr(self, name, value)
 
@@ -413,6 +421,8 @@ def fit_networks(
     verbose: int = 0,
     checkpoint: str | os.PathLike | None = None,
     hooks: Sequence[EpochHook] = (),
+    initial_state: dict | None = None,
+    keep_phase1_state: bool = False,
 ) -> TrainingResult:
     """Train D-AnoGAN networks on ``X`` (both phases) and return their weights.
 
@@ -440,6 +450,17 @@ def fit_networks(
         Further epoch hooks (see :mod:`danogan_sk.hooks`), called after the
         built-in ones (validation, finiteness check, history, progress) and
         before the checkpoint is saved.
+    initial_state : dict or None
+        A ``phase1_state`` of an earlier call with the same data,
+        architecture, seed and settings but for ``n_epochs`` and
+        ``xzx_epochs``: phase 1 continues from it up to ``config.n_epochs``,
+        then xzx runs in full. With a fixed ``entropy_decay`` the result
+        equals one call with the larger ``n_epochs``; with ``"auto"`` the
+        remaining bandit steps follow the schedule planned for the new
+        length, from the step reached (the weight rises where the plan
+        grew). A phase 1 that stopped early stays stopped.
+    keep_phase1_state : bool
+        Return ``phase1_state``, to continue from later.
 
     Returns
     -------
@@ -478,21 +499,29 @@ def fit_networks(
     data = torch.as_tensor(X, dtype=torch.float32, device=torch.device(device))
     data, validation = _validation_split(data, config.validation_fraction, seed)
     run = _Run(data, spec, config, seed)
+    fingerprint = run_fingerprint(X, spec, config, seed)
+    if initial_state is not None:
+        _check_continuation(initial_state, X, spec, config, seed)
+        run.load(copy.deepcopy(initial_state))  # the optimizers update loaded tensors in place
     extra_hooks, hooks = list(hooks), []
     if validation is not None:
         hooks.append(EarlyStopping(validation, config.n_iter_no_change))
     hooks += [FiniteCheck(), History(), Progress(verbose), *extra_hooks]
+    snapshot = _Phase1Snapshot(fingerprint, X, spec, config, seed) if keep_phase1_state else None
+    if snapshot is not None:
+        hooks.append(snapshot)
     if checkpoint is not None:
         path = Path(checkpoint)
-        fingerprint = run_fingerprint(X, spec, config, seed)
         if path.exists():
             state = load_checkpoint(path)
-            if state.get("fingerprint") != fingerprint:
+            continued = initial_state is not None and state.get("fingerprint") == initial_state["fingerprint"]
+            if state.get("fingerprint") == fingerprint:
+                run.load(state)
+            elif not continued:  # the continued run's own checkpoint is superseded
                 raise CheckpointError(
                     f"{path} holds a checkpoint of another training run (other data or "
                     "parameters); delete it or choose another checkpoint_dir."
                 )
-            run.load(state)
         hooks.append(Checkpoint(path, fingerprint))  # last: it saves what the others wrote
     try:
         _train(run, data, hooks)
@@ -505,7 +534,63 @@ def fit_networks(
         ) from None
     run.nets.eval()
     state = contiguous_state(run.nets)
-    return TrainingResult(state, {name: np.asarray(values) for name, values in run.history.items()})
+    history = {name: np.asarray(values) for name, values in run.history.items()}
+    return TrainingResult(state, history, snapshot.state if snapshot is not None else None)
+
+
+class _Phase1Snapshot(EpochHook):
+    """Keeps a CPU copy of the training state when phase 1 ends, to continue from."""
+
+    def __init__(self, fingerprint: str, X: np.ndarray, spec: NetworkSpec, config: TrainingConfig, seed: int) -> None:
+        self.identity = {
+            "fingerprint": fingerprint,
+            "data": run_fingerprint(X),
+            "spec": spec,
+            "config": _continuable(config),
+            "seed": seed,
+        }
+        self.state: dict | None = None
+
+    def on_phase_end(self, run, phase) -> None:
+        if phase == "phase 1":
+            self.state = dict(_cpu_copy(run.state()), **self.identity)
+
+
+def _continuable(config: TrainingConfig) -> TrainingConfig:
+    """``config`` without the settings a continued run may change."""
+    return dataclasses.replace(config, n_epochs=0, xzx_epochs=0)
+
+
+def _check_continuation(state: dict, X: np.ndarray, spec: NetworkSpec, config: TrainingConfig, seed: int) -> None:
+    """A clear error when ``state`` cannot continue into this run."""
+    if state.get("data") != run_fingerprint(X):
+        raise ValueError(
+            "warm_start=True continues a fit on the same data, but X differs from the data of "
+            "the previous fit; fit with warm_start=False to train on new data."
+        )
+    if state.get("spec") != spec or state.get("config") != _continuable(config) or state.get("seed") != seed:
+        raise ValueError(
+            "warm_start=True continues a fit with more epochs; only n_epochs and xzx_epochs "
+            "may change, but other training parameters differ from the previous fit's. Fit "
+            "with warm_start=False to start over."
+        )
+    done = state["counters"]["phase1_epoch"]
+    if config.n_epochs < done:
+        raise ValueError(
+            f"n_epochs={config.n_epochs} must be at least the {done} epochs already trained "
+            "when warm_start=True."
+        )
+
+
+def _cpu_copy(value):
+    """``value`` with every tensor in it copied to the CPU."""
+    if isinstance(value, Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {key: _cpu_copy(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cpu_copy(item) for item in value)
+    return copy.deepcopy(value)
 
 
 def _validation_split(X: Tensor, fraction: float | None, seed: int) -> tuple[Tensor, Tensor | None]:
