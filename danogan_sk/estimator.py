@@ -468,6 +468,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         self._training_components = self._components(X, validate=False)
         self._term_spreads = term_spreads(self._training_components)
         self._offset_cache = None
+        self.offset_  # noqa: B018 - computed here, so that predicting right after fit changes no attribute
         return self
 
     def _state_to_continue(self) -> dict | None:
