@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import ctypes
-import os
 import sys
 import warnings
-from numbers import Integral, Real
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
@@ -14,14 +13,22 @@ import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.utils import _safe_indexing, check_array, check_random_state, gen_batches
 from sklearn.utils._chunking import get_chunk_n_rows
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
 from . import __version__
-from .memory_bank import METRICS, MemoryBank, bank_rows, feature_vectors
+from .config import (
+    NetworkConfig,
+    ScoreConfig,
+    TrainingConfig,
+    from_params,
+    keyword_signature,
+    parameter_constraints,
+    parameter_defaults,
+)
+from .memory_bank import MemoryBank, bank_rows, feature_vectors
 from .nn import DAnoGANNetworks, NetworkSpec, contiguous_state, empty_networks, to_fast_layout
 from .scoring import anomaly_score, score_components, term_spreads
-from .training import TrainingConfig, TrainingResult, fit_networks
+from .training import TrainingResult, fit_networks
 
 __all__ = ["DAnoGANDetector", "THESIS_PARAMS"]
 
@@ -73,17 +80,9 @@ _MIN_IMAGE_SIDE = 4
 # Bound on network inputs, in units of half the training range.
 _INPUT_CLIP = 1e6
 
-_TRAINING_PARAMS = tuple(TrainingConfig.__dataclass_fields__)
+_DEFAULTS = parameter_defaults()
 # Parameters that change the scores of a fitted detector, and so offset_.
-_SCORING_PARAMS = ("alpha", "critic_weight", "neighbor_weight", "scale_terms", "contamination")
-
-
-def _positive_int(low: int = 1) -> list:
-    return [Interval(Integral, low, None, closed="left")]
-
-
-def _positive_real() -> list:
-    return [Interval(Real, 0, None, closed="neither")]
+_SCORING_PARAMS = tuple(f.name for f in fields(ScoreConfig))
 
 
 class DAnoGANDetector(OutlierMixin, BaseEstimator):
@@ -281,123 +280,16 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
     (3,)
     """
 
-    _parameter_constraints: dict = {
-        "n_generators": _positive_int(),
-        "latent_dim": _positive_int(),
-        "n_epochs": _positive_int(),
-        "xzx_epochs": _positive_int(0),
-        "batch_size": _positive_int(2),
-        "n_critic": _positive_int(),
-        "lr_generator": _positive_real(),
-        "lr_critic": _positive_real(),
-        "lr_encoder": _positive_real(),
-        "lr_classifier": _positive_real(),
-        "lr_bandit": _positive_real(),
-        "lr_xzx": _positive_real(),
-        "gp_weight": [Interval(Real, 0, None, closed="left")],
-        "classifier_weight": [Interval(Real, 0, None, closed="left")],
-        "bandit": ["boolean"],
-        "entropy_weight": [Interval(Real, 0, None, closed="left")],
-        "entropy_decay": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="right")],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
-        "n_iter_no_change": _positive_int(),
-        "base_channels": _positive_int(),
-        "max_channels": _positive_int(),
-        "alpha": [Interval(Real, 0, 1, closed="both")],
-        "critic_weight": [Interval(Real, 0, 1, closed="both")],
-        "neighbor_weight": [Interval(Real, 0, 1, closed="both")],
-        "scale_terms": ["boolean"],
-        "memory_bank_size": _positive_int(0),
-        "n_neighbors": _positive_int(),
-        "neighbor_metric": [StrOptions(set(METRICS))],
-        "feature_pool": [Interval(Integral, 1, None, closed="left"), None],
-        "contamination": [Interval(Real, 0, 0.5, closed="right")],
-        "image_shape": [tuple, list, None],
-        "device": [str, torch.device],
-        "memory": [str, HasMethods("cache"), None],
-        "checkpoint_dir": [str, os.PathLike, None],
-        "warm_start": ["boolean"],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-    }
+    _parameter_constraints: dict = parameter_constraints()
 
-    def __init__(
-        self,
-        n_generators: int = 10,
-        latent_dim: int = 30,
-        n_epochs: int = 10,
-        xzx_epochs: int = 2,
-        batch_size: int = 64,
-        n_critic: int = 5,
-        lr_generator: float = 2e-4,
-        lr_critic: float = 2e-4,
-        lr_encoder: float = 1e-3,
-        lr_classifier: float = 2e-4,
-        lr_bandit: float = 1e-3,
-        lr_xzx: float = 1e-3,
-        gp_weight: float = 10.0,
-        classifier_weight: float = 1.0,
-        bandit: bool = True,
-        entropy_weight: float = 1000.0,
-        entropy_decay: float | str = "auto",
-        validation_fraction: float | None = None,
-        n_iter_no_change: int = 5,
-        base_channels: int = 32,
-        max_channels: int = 256,
-        alpha: float = 0.0,
-        critic_weight: float = 0.5,
-        neighbor_weight: float = 0.0,
-        scale_terms: bool = True,
-        memory_bank_size: int = 2000,
-        n_neighbors: int = 1,
-        neighbor_metric: str = "cosine",
-        feature_pool: int | None = None,
-        contamination: float = 0.1,
-        image_shape: tuple[int, ...] | None = None,
-        device: str = "auto",
-        memory=None,
-        checkpoint_dir=None,
-        warm_start: bool = False,
-        random_state=None,
-        verbose: int = 0,
-    ) -> None:
-        self.n_generators = n_generators
-        self.latent_dim = latent_dim
-        self.n_epochs = n_epochs
-        self.xzx_epochs = xzx_epochs
-        self.batch_size = batch_size
-        self.n_critic = n_critic
-        self.lr_generator = lr_generator
-        self.lr_critic = lr_critic
-        self.lr_encoder = lr_encoder
-        self.lr_classifier = lr_classifier
-        self.lr_bandit = lr_bandit
-        self.lr_xzx = lr_xzx
-        self.gp_weight = gp_weight
-        self.classifier_weight = classifier_weight
-        self.bandit = bandit
-        self.entropy_weight = entropy_weight
-        self.entropy_decay = entropy_decay
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.base_channels = base_channels
-        self.max_channels = max_channels
-        self.alpha = alpha
-        self.critic_weight = critic_weight
-        self.neighbor_weight = neighbor_weight
-        self.scale_terms = scale_terms
-        self.memory_bank_size = memory_bank_size
-        self.n_neighbors = n_neighbors
-        self.neighbor_metric = neighbor_metric
-        self.feature_pool = feature_pool
-        self.contamination = contamination
-        self.image_shape = image_shape
-        self.device = device
-        self.memory = memory
-        self.checkpoint_dir = checkpoint_dir
-        self.warm_start = warm_start
-        self.random_state = random_state
-        self.verbose = verbose
+    def __init__(self, **params) -> None:
+        # Keyword-only, one attribute per parameter, as scikit-learn requires;
+        # the names and defaults are config.py's (see __signature__ below).
+        unknown = sorted(set(params) - set(_DEFAULTS))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unexpected keyword arguments {unknown}.")
+        for name, default in _DEFAULTS.items():
+            setattr(self, name, params.get(name, default))
 
     # ------------------------------------------------------------------ fit
 
@@ -435,14 +327,10 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         device = _resolve_device(self.device)
         self.data_min_, self.data_range_ = _learn_scaling(X, per_feature=self.image_shape_ is None)
         input_shape = self.image_shape_ or (X.shape[1],)
-        self.network_spec_ = NetworkSpec(
-            input_shape=tuple(int(s) for s in input_shape),
-            n_generators=self.n_generators,
-            latent_dim=self.latent_dim,
-            base_channels=self.base_channels,
-            max_channels=self.max_channels,
-        )
-        config = TrainingConfig(**{name: getattr(self, name) for name in _TRAINING_PARAMS})
+        params = self.get_params(deep=False)
+        network = asdict(from_params(NetworkConfig, params))
+        self.network_spec_ = NetworkSpec(input_shape=tuple(int(s) for s in input_shape), **network)
+        config = from_params(TrainingConfig, params)
         initial_state = self._state_to_continue()
         if initial_state is None:
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -913,6 +801,10 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
                 f"format {_STATE_FORMAT}. Refit it, or load it with "
                 f"danogan_sk=={saved_version}."
             )
+        # Parameters added since the detector was saved take their defaults,
+        # which leave its behaviour as it was.
+        for name, default in _DEFAULTS.items():
+            state.setdefault(name, default)
         weights = state.get("networks_")
         if isinstance(weights, dict):
             device = _device_for_loading(state["device_"])
@@ -1062,3 +954,6 @@ def _n_features(X) -> int | None:
         return int(shape[1])
     return None
 
+
+# scikit-learn's get_params and PyOD's read the parameter names from the signature.
+DAnoGANDetector.__init__.__signature__ = keyword_signature()

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint import CheckpointError, load_checkpoint, run_fingerprint
+from .config import TrainingConfig
 from .hooks import (
     PHASES,
     Checkpoint,
@@ -62,29 +63,6 @@ __all__ = [
 
 #: Number of real samples whose reconstruction error is logged every epoch.
 _MONITOR_SIZE = 256
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    """Every setting that changes the trained weights (see ``DAnoGANDetector``)."""
-
-    n_epochs: int = 10
-    xzx_epochs: int = 2
-    batch_size: int = 64
-    n_critic: int = 5
-    lr_generator: float = 2e-4
-    lr_critic: float = 2e-4
-    lr_encoder: float = 1e-3
-    lr_classifier: float = 2e-4
-    lr_bandit: float = 1e-3
-    lr_xzx: float = 1e-3
-    gp_weight: float = 10.0
-    classifier_weight: float = 1.0
-    bandit: bool = True
-    entropy_weight: float = 1000.0
-    entropy_decay: float | str = "auto"
-    validation_fraction: float | None = None
-    n_iter_no_change: int = 5
 
 
 @dataclass
