@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
-from sklearn.utils import _safe_indexing, check_array, check_random_state, gen_batches
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils._chunking import get_chunk_n_rows
 from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
@@ -27,7 +27,7 @@ from .config import (
 )
 from .memory_bank import MemoryBank, bank_rows, feature_vectors
 from .nn import DAnoGANNetworks, NetworkSpec, contiguous_state, empty_networks, to_fast_layout
-from .scoring import anomaly_score, score_components, term_spreads
+from .scoring import anomaly_score, in_chunks, score_components, term_spreads
 from .training import TrainingResult, fit_networks
 
 __all__ = ["DAnoGANDetector", "THESIS_PARAMS"]
@@ -713,15 +713,13 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
             max_n_rows=n_samples,
         )
         device = torch.device(self.device_)
-        several = chunk_rows < n_samples
-        with torch.no_grad():
-            for rows in gen_batches(n_samples, chunk_rows):
-                chunk = _safe_indexing(X, rows)
-                if validate:
-                    chunk = self._validate_rows(chunk, reset=False)
-                yield compute(torch.from_numpy(self._to_network_input(chunk)).to(device))
-                if several:
-                    _release_freed_memory()
+
+        def prepare(chunk):
+            if validate:
+                chunk = self._validate_rows(chunk, reset=False)
+            return torch.from_numpy(self._to_network_input(chunk)).to(device)
+
+        return in_chunks(compute, X, chunk_rows, prepare, between=_release_freed_memory)
 
     def _to_network_input(self, X: np.ndarray) -> np.ndarray:
         """Rows in the data's units -> float32 network input on [-1, 1], shaped for the networks."""

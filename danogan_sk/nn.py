@@ -51,6 +51,7 @@ __all__ = [
     "n_stages",
     "init_parameters",
     "build_local",
+    "empty_module",
 ]
 
 #: Smallest side of the feature map the convolutional stacks start from or end at.
@@ -819,9 +820,7 @@ def build_local(factory, generator: torch.Generator) -> nn.Module:
     >>> layer.weight.device.type
     'cpu'
     """
-    with torch.device("meta"):
-        module = factory()
-    return init_parameters(module.to_empty(device="cpu"), generator)
+    return init_parameters(empty_module(factory), generator)
 
 
 def to_fast_layout(module: nn.Module, device: torch.device | str) -> nn.Module:
@@ -857,8 +856,17 @@ def contiguous_state(module: nn.Module) -> dict[str, Tensor]:
     }
 
 
+def empty_module(factory) -> nn.Module:
+    """``factory()`` built on the meta device, then given uninitialised CPU memory.
+
+    Building on the meta device allocates nothing and draws no random
+    numbers, so torch's global random state is neither used nor changed.
+    """
+    with torch.device("meta"):
+        module = factory()
+    return module.to_empty(device="cpu")
+
+
 def empty_networks(spec: NetworkSpec) -> DAnoGANNetworks:
     """Networks with uninitialised weights, to load a saved state into."""
-    with torch.device("meta"):
-        networks = DAnoGANNetworks(spec)
-    return networks.to_empty(device="cpu")
+    return empty_module(lambda: DAnoGANNetworks(spec))

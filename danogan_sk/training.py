@@ -8,7 +8,7 @@ are :mod:`danogan_sk.losses`'s; every optimizer step goes through
 :class:`danogan_sk.optim.Adam`. This module orders the random numbers, the
 steps and the epochs.
 
-This module knows nothing of scikit-learn: it takes a float tensor already
+This module uses none of scikit-learn's estimator machinery: it takes a float tensor already
 scaled to the generators' [-1, 1] range and returns trained weights.
 """
 
@@ -59,6 +59,7 @@ __all__ = [
     "TrainingResult",
     "entropy_weight_at",
     "fit_networks",
+    "shuffled_batches",
 ]
 
 #: Number of real samples whose reconstruction error is logged every epoch.
@@ -136,9 +137,15 @@ class _EpochLog:
         return {name: float(total) / self.counts[name] for name, total in self.sums.items()}
 
 
-def _batches(n_samples: int, batch_size: int, generator: torch.Generator, device: torch.device):
-    """Shuffled full batches of indices; the last partial batch is dropped, as in the thesis."""
-    order = torch.randperm(n_samples, generator=generator, device=device)
+def shuffled_batches(n_samples: int, batch_size: int, generator: torch.Generator) -> Tensor:
+    """Shuffled full batches of row indices, one batch per row of the result.
+
+    ``batch_size`` is capped at ``n_samples``; the last partial batch is
+    dropped, as in the thesis. The permutation is drawn on ``generator``'s
+    device.
+    """
+    batch_size = min(batch_size, n_samples)
+    order = torch.randperm(n_samples, generator=generator, device=generator.device)
     n_batches = n_samples // batch_size
     return order[: n_batches * batch_size].view(n_batches, batch_size)
 
@@ -312,7 +319,7 @@ def _phase1_epoch(run: _Run, X: Tensor, check_each_step: bool) -> dict[str, floa
     log = _EpochLog(check_each_step)
     nets.train()
     try:
-        batches = _batches(X.shape[0], batch_size, run.generator, X.device)
+        batches = shuffled_batches(X.shape[0], batch_size, run.generator)
         done = 0
         while done < n_batches:
             # A run of steps from one generator update to the next (or the epoch's end).
@@ -335,9 +342,8 @@ def _phase1_epoch(run: _Run, X: Tensor, check_each_step: bool) -> dict[str, floa
 
 def _xzx_epoch(run: _Run, X: Tensor, check_each_step: bool) -> dict[str, float]:
     nets = run.nets
-    batch_size = min(run.config.batch_size, X.shape[0])
     log = _EpochLog(check_each_step)
-    for indices in _batches(X.shape[0], batch_size, run.generator, X.device):
+    for indices in shuffled_batches(X.shape[0], run.config.batch_size, run.generator):
         real = X[indices]
         with torch.no_grad():
             cluster = nets.classifier(nets.critic.features(real)).argmax(dim=1)
