@@ -536,7 +536,9 @@ class _Phase1Snapshot(EpochHook):
         self.state: dict | None = None
 
     def on_phase_end(self, run, phase) -> None:
-        if phase == "phase 1":
+        # A run resumed from a checkpoint taken during xzx no longer has the
+        # encoders of phase 1's end: it keeps no state rather than a wrong one.
+        if phase == "phase 1" and run.xzx_epoch == 0:
             self.state = dict(_cpu_copy(run.state()), **self.identity)
 
 

@@ -84,3 +84,26 @@ def test_warm_start_after_a_fit_that_kept_no_state_starts_over():
     with pytest.warns(UserWarning, match="starts over"):
         det.set_params(warm_start=True, n_epochs=2).fit(X)
     _assert_same_model(det, DAnoGANDetector(n_epochs=2, **TINY).fit(X))
+
+
+def test_a_fit_resumed_during_xzx_keeps_no_state_to_continue_from(tmp_path, monkeypatch):
+    from danogan_sk import training
+
+    params = dict(TINY, xzx_epochs=2, n_epochs=1, warm_start=True, checkpoint_dir=tmp_path)
+    original = training._xzx_epoch
+    calls = []
+
+    def interrupted(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "_xzx_epoch", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            DAnoGANDetector(**params).fit(X)
+    det = DAnoGANDetector(**params).fit(X)  # resumes after the first xzx epoch
+    assert det._phase1_state is None
+    with pytest.warns(UserWarning, match="starts over"):
+        det.set_params(n_epochs=2, checkpoint_dir=None).fit(X)
