@@ -33,7 +33,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from danogan_sk.nn import ConvGenerator, DAnoGANNetworks
-from danogan_sk.training import TrainingConfig, bandit_loss, gradient_penalty
+from danogan_sk.losses import bandit_loss, gradient_penalty
+from danogan_sk.training import TrainingConfig
 
 __all__ = ["ThesisMultiNetwork", "ThesisTrainer", "thesis_anomaly_test"]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -118,10 +117,10 @@ def _run_main_job(args: argparse.Namespace) -> int:
     from sklearn.metrics import roc_auc_score
 
     from . import THESIS_PARAMS, DAnoGANDetector
-    from .benchmark.methods import RawPixelNN
+    from .benchmark.dagan import thesis_and_default_scores
+    from .benchmark.methods import RawPixelNN, timed_fit_and_score
     from .datasets import normal_anomaly_split
     from .datasets.wheel_benchmarks import get_wheel_benchmark
-    from .scoring import anomaly_score
 
     output_folder(args.out)  # before training, which a file in the way would waste
     bench = get_wheel_benchmark(args.dataset)
@@ -148,17 +147,15 @@ def _run_main_job(args: argparse.Namespace) -> int:
         f"for {detector.n_epochs} + {detector.xzx_epochs} epochs on {args.device}",
         flush=True,
     )
-    start = time.perf_counter()
-    detector.fit(split.X_train)
-    fit_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    components = detector.score_components(split.X_test)
-    # The detector's score at its settings, and the thesis's eq. 5.1 beside it.
-    scores = {
-        "score": detector.anomaly_score_from_components(components),
-        "thesis": anomaly_score(components, THESIS_PARAMS["alpha"]),
-    }
-    score_seconds = time.perf_counter() - start
+
+    def both_scores(fitted, X) -> dict:
+        # The detector's score at its settings, and the thesis's eq. 5.1 beside it.
+        thesis, default = thesis_and_default_scores(fitted, fitted.score_components(X))
+        return {"score": default, "thesis": thesis}
+
+    scores, fit_seconds, score_seconds = timed_fit_and_score(
+        detector, split.X_train, split.X_test, both_scores
+    )
     # The yardstick on the same split: distance to the nearest training image.
     scores["1-NN"] = RawPixelNN().fit(split.X_train).anomaly_score(split.X_test)
 

@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-import ctypes
-import os
-import sys
 import warnings
-from numbers import Integral, Real
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
-from sklearn.utils import _safe_indexing, check_array, check_random_state, gen_batches
-from sklearn.utils._chunking import get_chunk_n_rows
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, check_memory
 
 from . import __version__
-from .memory_bank import METRICS, MemoryBank, bank_rows, feature_vectors
+from .config import (
+    NetworkConfig,
+    ScoreConfig,
+    TrainingConfig,
+    from_params,
+    keyword_signature,
+    parameter_constraints,
+    parameter_defaults,
+)
+from .inputs import InputMixin, learn_scaling, nested_images
+from .memory_bank import MemoryBank, bank_rows, feature_vectors
 from .nn import DAnoGANNetworks, NetworkSpec, contiguous_state, empty_networks, to_fast_layout
 from .scoring import anomaly_score, score_components, term_spreads
-from .training import TrainingConfig, TrainingResult, fit_networks
+from .training import TrainingResult, fit_networks
 
 __all__ = ["DAnoGANDetector", "THESIS_PARAMS"]
 
@@ -54,39 +59,17 @@ THESIS_PARAMS: dict = {
     "scale_terms": False,
 }
 
-# Bytes of working memory per input value while scoring: the activations of
-# the critic, encoder and generator passes, with headroom.
-_SCORING_BYTES_PER_VALUE = 4 * 128
-
-# Bytes of working memory per query and memory-bank row while scoring: the
-# similarities, the distances and their top-k selection, in float32.
-_BANK_BYTES_PER_ENTRY = 4 * 4
-
 # Version of the pickled layout; bumped when a saved detector can no longer be read.
 _STATE_FORMAT = 2
 
 _CHECKPOINT_FILE = "danogan_checkpoint.pt"
 
-# Smallest image side the convolutional stacks handle.
-_MIN_IMAGE_SIDE = 4
-
-# Bound on network inputs, in units of half the training range.
-_INPUT_CLIP = 1e6
-
-_TRAINING_PARAMS = tuple(TrainingConfig.__dataclass_fields__)
+_DEFAULTS = parameter_defaults()
 # Parameters that change the scores of a fitted detector, and so offset_.
-_SCORING_PARAMS = ("alpha", "critic_weight", "neighbor_weight", "scale_terms", "contamination")
+_SCORING_PARAMS = tuple(f.name for f in fields(ScoreConfig))
 
 
-def _positive_int(low: int = 1) -> list:
-    return [Interval(Integral, low, None, closed="left")]
-
-
-def _positive_real() -> list:
-    return [Interval(Real, 0, None, closed="neither")]
-
-
-class DAnoGANDetector(OutlierMixin, BaseEstimator):
+class DAnoGANDetector(InputMixin, OutlierMixin, BaseEstimator):
     """D-AnoGAN: anomaly detection for data made of disconnected manifolds.
 
     Several generators share the data: a bandit learns how many are needed,
@@ -146,6 +129,18 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         it from the planned length of training so that the weight reaches 1
         half way through phase 1; the thesis uses 0.999, which keeps the
         prior uniform for thousands of steps.
+    validation_fraction : float in (0, 1) or None, default=None
+        Fraction of the training data held out to stop each phase early:
+        after every epoch the reconstruction error of these normal rows is
+        measured, and a phase ends when ``n_iter_no_change`` epochs in a row
+        did not improve on the best before them (history:
+        ``validation_reconstruction_error``,
+        ``xzx_validation_reconstruction_error``). No labels are needed. The
+        held-out rows take no part in training, but do in the memory bank
+        and ``offset_``. ``None`` trains on all rows for the planned epochs.
+    n_iter_no_change : int, default=5
+        Epochs without improvement that end a phase, with
+        ``validation_fraction``.
     base_channels : int, default=32
         Channels of the full-resolution convolutions, doubled per stage
         (hidden width / 4 for feature vectors).
@@ -211,6 +206,18 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         the same data and parameters resumes from it after an interruption
         and ends with the same model as an uninterrupted run. A path to a
         file is a ``ValueError``.
+    warm_start : bool, default=False
+        When true, ``fit`` on the same data after a fit with
+        ``warm_start=True`` continues phase 1 from where that fit's phase 1
+        ended, up to the new ``n_epochs``, then runs xzx (``xzx_epochs``)
+        afresh from there, as scikit-learn's ensembles add trees. With a
+        fixed ``entropy_decay`` the result equals one fit with the larger
+        ``n_epochs``; with ``"auto"`` the bandit steps still to run follow
+        the schedule planned for the new length, from the step reached.
+        Only ``n_epochs`` and ``xzx_epochs`` (and the scoring-time
+        parameters) may change; other data or training parameters are a
+        ``ValueError``. The fitted detector keeps the training state at the
+        end of phase 1 (networks and optimizer moments) to continue from.
     random_state : int, RandomState instance or None, default=None
         Seed of the weights, batches and sampling. No global random state is
         used or changed.
@@ -257,114 +264,16 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
     (3,)
     """
 
-    _parameter_constraints: dict = {
-        "n_generators": _positive_int(),
-        "latent_dim": _positive_int(),
-        "n_epochs": _positive_int(),
-        "xzx_epochs": _positive_int(0),
-        "batch_size": _positive_int(2),
-        "n_critic": _positive_int(),
-        "lr_generator": _positive_real(),
-        "lr_critic": _positive_real(),
-        "lr_encoder": _positive_real(),
-        "lr_classifier": _positive_real(),
-        "lr_bandit": _positive_real(),
-        "lr_xzx": _positive_real(),
-        "gp_weight": [Interval(Real, 0, None, closed="left")],
-        "classifier_weight": [Interval(Real, 0, None, closed="left")],
-        "bandit": ["boolean"],
-        "entropy_weight": [Interval(Real, 0, None, closed="left")],
-        "entropy_decay": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="right")],
-        "base_channels": _positive_int(),
-        "max_channels": _positive_int(),
-        "alpha": [Interval(Real, 0, 1, closed="both")],
-        "critic_weight": [Interval(Real, 0, 1, closed="both")],
-        "neighbor_weight": [Interval(Real, 0, 1, closed="both")],
-        "scale_terms": ["boolean"],
-        "memory_bank_size": _positive_int(0),
-        "n_neighbors": _positive_int(),
-        "neighbor_metric": [StrOptions(set(METRICS))],
-        "feature_pool": [Interval(Integral, 1, None, closed="left"), None],
-        "contamination": [Interval(Real, 0, 0.5, closed="right")],
-        "image_shape": [tuple, list, None],
-        "device": [str, torch.device],
-        "memory": [str, HasMethods("cache"), None],
-        "checkpoint_dir": [str, os.PathLike, None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-    }
+    _parameter_constraints: dict = parameter_constraints()
 
-    def __init__(
-        self,
-        n_generators: int = 10,
-        latent_dim: int = 30,
-        n_epochs: int = 10,
-        xzx_epochs: int = 2,
-        batch_size: int = 64,
-        n_critic: int = 5,
-        lr_generator: float = 2e-4,
-        lr_critic: float = 2e-4,
-        lr_encoder: float = 1e-3,
-        lr_classifier: float = 2e-4,
-        lr_bandit: float = 1e-3,
-        lr_xzx: float = 1e-3,
-        gp_weight: float = 10.0,
-        classifier_weight: float = 1.0,
-        bandit: bool = True,
-        entropy_weight: float = 1000.0,
-        entropy_decay: float | str = "auto",
-        base_channels: int = 32,
-        max_channels: int = 256,
-        alpha: float = 0.0,
-        critic_weight: float = 0.5,
-        neighbor_weight: float = 0.0,
-        scale_terms: bool = True,
-        memory_bank_size: int = 2000,
-        n_neighbors: int = 1,
-        neighbor_metric: str = "cosine",
-        feature_pool: int | None = None,
-        contamination: float = 0.1,
-        image_shape: tuple[int, ...] | None = None,
-        device: str = "auto",
-        memory=None,
-        checkpoint_dir=None,
-        random_state=None,
-        verbose: int = 0,
-    ) -> None:
-        self.n_generators = n_generators
-        self.latent_dim = latent_dim
-        self.n_epochs = n_epochs
-        self.xzx_epochs = xzx_epochs
-        self.batch_size = batch_size
-        self.n_critic = n_critic
-        self.lr_generator = lr_generator
-        self.lr_critic = lr_critic
-        self.lr_encoder = lr_encoder
-        self.lr_classifier = lr_classifier
-        self.lr_bandit = lr_bandit
-        self.lr_xzx = lr_xzx
-        self.gp_weight = gp_weight
-        self.classifier_weight = classifier_weight
-        self.bandit = bandit
-        self.entropy_weight = entropy_weight
-        self.entropy_decay = entropy_decay
-        self.base_channels = base_channels
-        self.max_channels = max_channels
-        self.alpha = alpha
-        self.critic_weight = critic_weight
-        self.neighbor_weight = neighbor_weight
-        self.scale_terms = scale_terms
-        self.memory_bank_size = memory_bank_size
-        self.n_neighbors = n_neighbors
-        self.neighbor_metric = neighbor_metric
-        self.feature_pool = feature_pool
-        self.contamination = contamination
-        self.image_shape = image_shape
-        self.device = device
-        self.memory = memory
-        self.checkpoint_dir = checkpoint_dir
-        self.random_state = random_state
-        self.verbose = verbose
+    def __init__(self, **params) -> None:
+        # Keyword-only, one attribute per parameter, as scikit-learn requires;
+        # the names and defaults are config.py's (see __signature__ below).
+        unknown = sorted(set(params) - set(_DEFAULTS))
+        if unknown:
+            raise TypeError(f"{type(self).__name__} got unexpected keyword arguments {unknown}.")
+        for name, default in _DEFAULTS.items():
+            setattr(self, name, params.get(name, default))
 
     # ------------------------------------------------------------------ fit
 
@@ -394,25 +303,24 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         >>> det.n_features_in_, det.history_["critic_loss"].shape
         (3, (1,))
         """
-        X = _nested_images(X)
+        X = nested_images(X)
         self.image_shape_ = self._resolve_image_shape(X)
         X = self._validate_rows(X, reset=True)
         self._check_bank_size(len(X))
         _check_score_weights(self.critic_weight, self.neighbor_weight)
         device = _resolve_device(self.device)
-        self.data_min_, self.data_range_ = _learn_scaling(X, per_feature=self.image_shape_ is None)
+        self.data_min_, self.data_range_ = learn_scaling(X, per_feature=self.image_shape_ is None)
         input_shape = self.image_shape_ or (X.shape[1],)
-        self.network_spec_ = NetworkSpec(
-            input_shape=tuple(int(s) for s in input_shape),
-            n_generators=self.n_generators,
-            latent_dim=self.latent_dim,
-            base_channels=self.base_channels,
-            max_channels=self.max_channels,
-        )
-        config = TrainingConfig(**{name: getattr(self, name) for name in _TRAINING_PARAMS})
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        train = self._cached(fit_networks)
-        checkpoint = _checkpoint_file(self.checkpoint_dir)
+        params = self.get_params(deep=False)
+        network = asdict(from_params(NetworkConfig, params))
+        self.network_spec_ = NetworkSpec(input_shape=tuple(int(s) for s in input_shape), **network)
+        config = from_params(TrainingConfig, params)
+        initial_state = self._state_to_continue()
+        if initial_state is None:
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+            train = self._cached(fit_networks)
+        else:
+            seed, train = initial_state["seed"], fit_networks
         result: TrainingResult = train(
             self._to_network_input(X),
             self.network_spec_,
@@ -420,8 +328,11 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
             seed,
             str(device),
             self.verbose,
-            checkpoint,
+            _checkpoint_file(self.checkpoint_dir),
+            initial_state=initial_state,
+            keep_phase1_state=bool(self.warm_start),
         )
+        self._phase1_state = result.phase1_state
         self.device_ = str(device)
         self.networks_ = _load_networks(self.network_spec_, result.state_dict, device)
         self.history_ = result.history
@@ -429,7 +340,22 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         self._training_components = self._components(X, validate=False)
         self._term_spreads = term_spreads(self._training_components)
         self._offset_cache = None
+        self.offset_  # noqa: B018 - computed here, so that predicting right after fit changes no attribute
         return self
+
+    def _state_to_continue(self) -> dict | None:
+        """With ``warm_start``, the training state the last fit kept; else ``None``."""
+        if not self.warm_start or not hasattr(self, "networks_"):
+            return None
+        state = getattr(self, "_phase1_state", None)
+        if state is None:
+            warnings.warn(
+                "warm_start=True, but the last fit kept no training state to continue from "
+                "(it ran with warm_start=False); training starts over.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return state
 
     def _check_bank_size(self, n_samples: int) -> None:
         """Fail before training when the bank could not hold ``n_neighbors`` + 1 rows."""
@@ -752,90 +678,6 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
                 out[name] = out[name].astype(np.float64)
         return out
 
-    def _in_chunks(self, X, validate: bool, compute):
-        """Yield ``compute(network input)`` over chunks of rows sized to ``working_memory``.
-
-        Each chunk is validated and converted on its own, so scoring a
-        ``numpy.memmap`` never holds more than one chunk in memory.
-        """
-        X = _nested_images(X)
-        if validate and (getattr(X, "ndim", 0) < 2 or 0 in X.shape):
-            # lists, 1-D and empty input: the whole-array check gives sklearn's errors
-            X, validate = self._validate_rows(X, reset=False), False
-        n_samples = X.shape[0]
-        row_values = int(np.prod(X.shape[1:]))
-        bank = getattr(self, "memory_bank_", None)
-        bank_entries = 0 if bank is None else len(bank)
-        chunk_rows = get_chunk_n_rows(
-            row_bytes=_SCORING_BYTES_PER_VALUE * row_values + _BANK_BYTES_PER_ENTRY * bank_entries,
-            max_n_rows=n_samples,
-        )
-        device = torch.device(self.device_)
-        several = chunk_rows < n_samples
-        with torch.no_grad():
-            for rows in gen_batches(n_samples, chunk_rows):
-                chunk = _safe_indexing(X, rows)
-                if validate:
-                    chunk = self._validate_rows(chunk, reset=False)
-                yield compute(torch.from_numpy(self._to_network_input(chunk)).to(device))
-                if several:
-                    _release_freed_memory()
-
-    def _to_network_input(self, X: np.ndarray) -> np.ndarray:
-        """Rows in the data's units -> float32 network input on [-1, 1], shaped for the networks."""
-        scaled = (X - self.data_min_) / self.data_range_ * 2.0 - 1.0
-        # Values far outside the training range are anomalous either way;
-        # clipping keeps squares and activations finite in float32.
-        np.clip(scaled, -_INPUT_CLIP, _INPUT_CLIP, out=scaled)
-        shape = self.image_shape_ or (X.shape[1],)
-        return np.ascontiguousarray(scaled, dtype=np.float32).reshape(-1, *shape)
-
-    def _resolve_image_shape(self, X) -> tuple[int, int, int] | None:
-        """The ``(C, H, W)`` the networks will use, from ``image_shape`` and ``X``'s shape."""
-        requested = None
-        if self.image_shape is not None:
-            requested = _as_chw(self.image_shape, "image_shape")
-        ndim = getattr(X, "ndim", None)
-        if ndim is not None and ndim > 2:
-            _reject_channels_last(X)
-            from_data = _as_chw(X.shape[1:], "X.shape[1:]")
-            if requested is not None and requested != from_data:
-                raise ValueError(
-                    f"image_shape={tuple(self.image_shape)} does not match X of shape {X.shape}."
-                )
-            return from_data
-        if requested is not None:
-            n_features = _n_features(X)
-            if n_features is not None and n_features != int(np.prod(requested)):
-                raise ValueError(
-                    f"image_shape={tuple(self.image_shape)} needs {int(np.prod(requested))} "
-                    f"features per sample, but X has {n_features} features."
-                )
-        return requested
-
-    def _validate_rows(self, X, reset: bool) -> np.ndarray:
-        """Validate ``X`` and return it as float rows (n_samples, n_features)."""
-        ndim = getattr(X, "ndim", None)
-        if ndim is not None and ndim > 2:
-            X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X",
-                            ensure_min_samples=2 if reset else 1)
-            if not reset:
-                _reject_channels_last(X)
-                shape = _as_chw(X.shape[1:], "X.shape[1:]")
-                if shape != self.image_shape_:
-                    raise ValueError(
-                        f"X has images of shape {X.shape[1:]}, but {type(self).__name__} "
-                        f"was fitted on images of shape {self.image_shape_}."
-                    )
-            X = X.reshape(X.shape[0], -1)
-        return validate_data(
-            self,
-            X,
-            reset=reset,
-            dtype=[np.float64, np.float32],
-            ensure_min_samples=2 if reset else 1,
-        )
-
     # ---------------------------------------------------------- persistence
 
     def __getstate__(self) -> dict:
@@ -859,6 +701,10 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
                 f"format {_STATE_FORMAT}. Refit it, or load it with "
                 f"danogan_sk=={saved_version}."
             )
+        # Parameters added since the detector was saved take their defaults,
+        # which leave its behaviour as it was.
+        for name, default in _DEFAULTS.items():
+            state.setdefault(name, default)
         weights = state.get("networks_")
         if isinstance(weights, dict):
             device = _device_for_loading(state["device_"])
@@ -875,30 +721,6 @@ def _check_score_weights(critic_weight: float, neighbor_weight: float) -> None:
             f"critic_weight + neighbor_weight must be at most 1 (the rest weighs eq. 5.1's "
             f"terms), got {critic_weight} + {neighbor_weight}."
         )
-
-
-def _find_malloc_trim():
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc
-        return None
-
-
-_MALLOC_TRIM = _find_malloc_trim()
-
-
-def _release_freed_memory() -> None:
-    """Return freed heap memory to the OS between scoring chunks.
-
-    After large frees glibc raises its mmap threshold and keeps later
-    chunk-sized buffers on a heap it does not shrink, so resident memory
-    grew with the number of rows scored (1.9 KB per 28x28 row) though
-    nothing was referenced any more. ``malloc_trim`` keeps it flat.
-    """
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
 
 
 def _load_networks(spec: NetworkSpec, state_dict: dict, device: torch.device) -> DAnoGANNetworks:
@@ -940,28 +762,6 @@ def _device_for_loading(device: str) -> torch.device:
         return torch.device("cpu")
 
 
-def _learn_scaling(X: np.ndarray, per_feature: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Minimum and range of the training data (one value for images, one per feature otherwise)."""
-    X64 = X.astype(np.float64, copy=False)
-    axis = 0 if per_feature else None
-    low = np.atleast_1d(X64.min(axis=axis))
-    span = np.atleast_1d(X64.max(axis=axis)) - low
-    # A constant feature maps to -1 instead of dividing by zero.
-    span[~(span > 0)] = 1.0
-    return low, span
-
-
-def _nested_images(X):
-    """A nested list (or tuple) of images as an array, so it is read like one; anything else as is."""
-    if hasattr(X, "ndim") or not isinstance(X, (list, tuple)):
-        return X
-    try:
-        array = np.asarray(X)
-    except ValueError:  # ragged: scikit-learn's validation reports it
-        return X
-    return array if array.ndim > 2 else X
-
-
 def _checkpoint_file(checkpoint_dir) -> Path | None:
     """The checkpoint file in ``checkpoint_dir``; a clear error when a file stands in its way."""
     if checkpoint_dir is None:
@@ -975,36 +775,5 @@ def _checkpoint_file(checkpoint_dir) -> Path | None:
     return folder / _CHECKPOINT_FILE
 
 
-def _as_chw(shape, name: str) -> tuple[int, int, int]:
-    shape = tuple(shape)
-    if len(shape) not in (2, 3) or not all(isinstance(s, (int, np.integer)) and s > 0 for s in shape):
-        raise ValueError(
-            f"{name} must be (H, W) or (C, H, W) with positive integers, got {shape!r}."
-        )
-    if len(shape) == 2:
-        shape = (1,) + shape
-    if min(shape[1:]) < _MIN_IMAGE_SIDE:
-        raise ValueError(
-            f"{name}={shape[1:]}: images must be at least {_MIN_IMAGE_SIDE}x{_MIN_IMAGE_SIDE} "
-            "pixels. For smaller inputs pass 2-D rows without image_shape (fully connected "
-            "networks)."
-        )
-    return tuple(int(s) for s in shape)
-
-
-def _reject_channels_last(X) -> None:
-    if X.ndim == 4 and X.shape[-1] in (1, 3, 4) and X.shape[1] not in (1, 3, 4):
-        raise ValueError(
-            f"X of shape {X.shape} looks channels-last; images must be (n, C, H, W): "
-            "use np.moveaxis(X, -1, 1)."
-        )
-    if X.ndim > 4:
-        raise ValueError(f"X must be 2-D, 3-D or 4-D, got an array of shape {X.shape}.")
-
-
-def _n_features(X) -> int | None:
-    shape = getattr(X, "shape", None)
-    if shape is not None and len(shape) == 2:
-        return int(shape[1])
-    return None
-
+# scikit-learn's get_params and PyOD's read the parameter names from the signature.
+DAnoGANDetector.__init__.__signature__ = keyword_signature()

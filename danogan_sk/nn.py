@@ -1,4 +1,4 @@
-"""The D-AnoGAN networks: pure torch modules, no training.
+"""The D-AnoGAN networks: pure torch modules; no losses, no optimizers.
 
 Thesis chapter 4.1 and section 5.3 describe five parts:
 
@@ -16,6 +16,13 @@ otherwise halve to nothing). Plain feature
 vectors (tabular data) get fully connected networks of the same roles.
 
 Samples are sent to their own generator or encoder by :func:`route`.
+
+Speed paths sit beside the plain formulations they replace, each tested
+against it: the generators' sub-pixel convolutions (``reference_forward``),
+and the critics' explicit ``input_gradient``, which the gradient penalty
+of :mod:`danogan_sk.losses` uses instead of autograd's double backward.
+The generators cache their sub-pixel weights by the parameters' version
+counters; :class:`danogan_sk.optim.Adam` keeps those counters right.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ __all__ = [
     "n_stages",
     "init_parameters",
     "build_local",
+    "empty_module",
 ]
 
 #: Smallest side of the feature map the convolutional stacks start from or end at.
@@ -812,9 +820,7 @@ def build_local(factory, generator: torch.Generator) -> nn.Module:
     >>> layer.weight.device.type
     'cpu'
     """
-    with torch.device("meta"):
-        module = factory()
-    return init_parameters(module.to_empty(device="cpu"), generator)
+    return init_parameters(empty_module(factory), generator)
 
 
 def to_fast_layout(module: nn.Module, device: torch.device | str) -> nn.Module:
@@ -850,8 +856,17 @@ def contiguous_state(module: nn.Module) -> dict[str, Tensor]:
     }
 
 
+def empty_module(factory) -> nn.Module:
+    """``factory()`` built on the meta device, then given uninitialised CPU memory.
+
+    Building on the meta device allocates nothing and draws no random
+    numbers, so torch's global random state is neither used nor changed.
+    """
+    with torch.device("meta"):
+        module = factory()
+    return module.to_empty(device="cpu")
+
+
 def empty_networks(spec: NetworkSpec) -> DAnoGANNetworks:
     """Networks with uninitialised weights, to load a saved state into."""
-    with torch.device("meta"):
-        networks = DAnoGANNetworks(spec)
-    return networks.to_empty(device="cpu")
+    return empty_module(lambda: DAnoGANNetworks(spec))

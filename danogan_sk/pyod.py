@@ -12,12 +12,11 @@ PyOD is imported here only, so ``import danogan_sk`` works without it.
 
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 from pyod.models.base import BaseDetector
 from sklearn.utils.validation import check_is_fitted
 
+from .config import keyword_signature, parameter_defaults
 from .estimator import DAnoGANDetector
 
 __all__ = ["DAnoGAN"]
@@ -67,8 +66,8 @@ class DAnoGAN(BaseDetector):
 
     def __init__(self, **params) -> None:
         # The parameters are the detector's (see __signature__ below), so a
-        # parameter added to DAnoGANDetector appears here with its default.
-        unknown = sorted(set(params) - set(_SIGNATURE.parameters))
+        # parameter added to the configuration appears here with its default.
+        unknown = sorted(set(params) - set(_DEFAULTS))
         if unknown:
             raise TypeError(f"DAnoGAN got unexpected keyword arguments {unknown}.")
         super().__init__(contamination=params.pop("contamination", _DEFAULTS["contamination"]))
@@ -141,17 +140,8 @@ class DAnoGAN(BaseDetector):
         return -self.detector_.score_samples(X)
 
 
-def _adapter_signature() -> inspect.Signature:
-    """``DAnoGANDetector``'s keyword parameters, ``contamination`` first as in PyOD."""
-    detector = inspect.signature(DAnoGANDetector.__init__).parameters
-    ordered = ["contamination", *(name for name in detector if name not in ("self", "contamination"))]
-    return inspect.Signature(
-        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-        + [detector[name].replace(kind=inspect.Parameter.KEYWORD_ONLY) for name in ordered]
-    )
-
-
-_SIGNATURE = _adapter_signature()
-_DEFAULTS = {name: p.default for name, p in _SIGNATURE.parameters.items() if name != "self"}
+# The detector's parameters, contamination first as in PyOD: config.py is their one definition.
+_SIGNATURE = keyword_signature(first="contamination")
+_DEFAULTS = parameter_defaults()
 # scikit-learn's and PyOD's get_params read the parameter names from the signature.
 DAnoGAN.__init__.__signature__ = _SIGNATURE

@@ -11,14 +11,25 @@ data set.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import numpy as np
 import torch
+from sklearn.utils import _safe_indexing, gen_batches
 from torch import Tensor
 
 from .memory_bank import MemoryBank
 from .nn import DAnoGANNetworks
 
-__all__ = ["COMPONENTS", "SCORED_TERMS", "score_components", "term_spreads", "anomaly_score"]
+__all__ = [
+    "COMPONENTS",
+    "SCORED_TERMS",
+    "score_components",
+    "term_spreads",
+    "anomaly_score",
+    "in_chunks",
+]
 
 #: The per-sample terms :func:`score_components` returns.
 COMPONENTS = ("mse", "kl", "feature_mse", "critic", "neighbor", "cluster")
@@ -155,3 +166,30 @@ def anomaly_score(
             term = term / spreads[name]
         score = score + weight * term
     return score
+
+
+def in_chunks(
+    compute: Callable[[Any], Any],
+    X: Any,
+    chunk_rows: int,
+    prepare: Callable[[Any], Any] = lambda chunk: chunk,
+    between: Callable[[], None] | None = None,
+) -> Iterator[Any]:
+    """Yield ``compute(prepare(rows))`` for consecutive chunks of ``chunk_rows`` rows of ``X``, without autograd.
+
+    Scoring a large set chunk by chunk bounds the memory of the networks'
+    activations. ``X`` is anything scikit-learn's ``_safe_indexing`` reads
+    (arrays, memory maps, data frames, tensors); ``prepare`` turns a chunk
+    into network input; ``between`` runs between two chunks.
+
+    Examples
+    --------
+    >>> [float(total) for total in in_chunks(torch.sum, torch.ones(5, 2), 2)]
+    [4.0, 4.0, 2.0]
+    """
+    n_samples = X.shape[0]
+    with torch.no_grad():
+        for rows in gen_batches(n_samples, chunk_rows):
+            yield compute(prepare(_safe_indexing(X, rows)))
+            if between is not None and chunk_rows < n_samples:
+                between()

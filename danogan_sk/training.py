@@ -1,19 +1,24 @@
-"""Training of the D-AnoGAN networks: the two phases, their losses and history.
+"""Training of the D-AnoGAN networks: the two phases, their schedule and history.
 
 Phase 1 (thesis appendix A): for every mini-batch, one critic step; every
 ``n_critic`` critic steps, one update of the generators, encoders, classifier
 and bandit. Phase 2 ("xzx", thesis section 4.2): generators, critic and
-classifier frozen, the encoders learn to reconstruct real data.
+classifier frozen, the encoders learn to reconstruct real data. The losses
+are :mod:`danogan_sk.losses`'s; every optimizer step goes through
+:class:`danogan_sk.optim.Adam`. This module orders the random numbers, the
+steps and the epochs.
 
-This module knows nothing of scikit-learn: it takes a float tensor already
+This module uses none of scikit-learn's estimator machinery: it takes a float tensor already
 scaled to the generators' [-1, 1] range and returns trained weights.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import dataclasses
 import math
 import os
-import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,134 +27,57 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.autograd.graph import increment_version
-from torch.nn import functional as F
 
-from .checkpoint import CheckpointError, load_checkpoint, run_fingerprint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, run_fingerprint
+from .config import TrainingConfig
+from .hooks import (
+    PHASES,
+    Checkpoint,
+    EarlyStopping,
+    EpochHook,
+    FiniteCheck,
+    History,
+    Progress,
+    call_all,
+    diverged,
+    reconstruction_error,
+)
+from .losses import (
+    bandit_loss,
+    classifier_loss,
+    critic_loss,
+    encoder_loss,
+    generator_loss,
+    interpolation_weights,
+    xzx_loss,
+)
 from .nn import DAnoGANNetworks, NetworkSpec, build_networks, contiguous_state, to_fast_layout
+from .optim import Adam
 
 __all__ = [
     "TrainingConfig",
     "TrainingResult",
-    "critic_loss",
-    "gradient_penalty",
-    "bandit_loss",
     "entropy_weight_at",
     "fit_networks",
+    "shuffled_batches",
 ]
 
 #: Number of real samples whose reconstruction error is logged every epoch.
 _MONITOR_SIZE = 256
 
 
-@dataclass(frozen=True)
-class TrainingConfig:
-    """Every setting that changes the trained weights (see ``DAnoGANDetector``)."""
-
-    n_epochs: int = 10
-    xzx_epochs: int = 2
-    batch_size: int = 64
-    n_critic: int = 5
-    lr_generator: float = 2e-4
-    lr_critic: float = 2e-4
-    lr_encoder: float = 1e-3
-    lr_classifier: float = 2e-4
-    lr_bandit: float = 1e-3
-    lr_xzx: float = 1e-3
-    gp_weight: float = 10.0
-    classifier_weight: float = 1.0
-    bandit: bool = True
-    entropy_weight: float = 1000.0
-    entropy_decay: float | str = "auto"
-
-
 @dataclass
 class TrainingResult:
-    """Trained weights (CPU tensors) and the per-epoch record of training."""
+    """Trained weights (CPU tensors), the per-epoch record of training and, if asked, a state to continue from.
+
+    ``phase1_state`` is the whole training state when phase 1 ended, before
+    xzx (CPU tensors); :func:`fit_networks` continues from it with more
+    phase-1 epochs.
+    """
 
     state_dict: dict[str, Tensor]
     history: dict[str, np.ndarray]
-
-
-def _interpolation_weights(real: Tensor, generator: torch.Generator) -> Tensor:
-    """One ``eps ~ U(0, 1)`` per sample of ``real``, shaped to broadcast over it."""
-    shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    return torch.rand(shape, generator=generator, device=real.device, dtype=real.dtype)
-
-
-def _interpolates(real: Tensor, fake: Tensor, generator: torch.Generator | None, eps: Tensor | None) -> Tensor:
-    """``eps * real + (1 - eps) * fake``; ``eps`` is drawn from ``generator`` when not given."""
-    if eps is None:
-        if generator is None:
-            raise ValueError("Pass a random generator or the interpolation weights eps.")
-        eps = _interpolation_weights(real, generator)
-    return eps * real + (1 - eps) * fake
-
-
-def _one_sided_penalty(input_grad: Tensor) -> Tensor:
-    norm = input_grad.flatten(1).norm(2, dim=1)
-    return F.relu(norm - 1).pow(2).mean()
-
-
-def gradient_penalty(
-    critic: nn.Module,
-    real: Tensor,
-    fake: Tensor,
-    generator: torch.Generator | None = None,
-    *,
-    eps: Tensor | None = None,
-) -> Tensor:
-    """One-sided gradient penalty ``E[max(0, ||grad D(x_t)|| - 1)^2]`` on random interpolates.
-
-    ``x_t = eps * real + (1 - eps) * fake`` with one ``eps ~ U(0, 1)`` per
-    sample, drawn from ``generator`` unless ``eps`` (shape ``(n, 1, ...)``)
-    is given. The penalty only punishes gradients steeper than 1 (DM-GAN's
-    and the thesis code's choice; the thesis text describes the two-sided
-    form). This is the plain autograd formulation (a double backward);
-    training uses the critic's explicit input gradient when it has one.
-    """
-    interpolates = _interpolates(real, fake, generator, eps).requires_grad_(True)
-    value, _ = critic(interpolates)
-    (grad,) = torch.autograd.grad(value.sum(), interpolates, create_graph=True)
-    return _one_sided_penalty(grad)
-
-
-def critic_loss(
-    critic: nn.Module,
-    real: Tensor,
-    fake: Tensor,
-    gp_weight: float,
-    generator: torch.Generator | None = None,
-    *,
-    eps: Tensor | None = None,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Critic loss ``E[D(x_hat)] - E[D(x)] + gp_weight * GP`` (eq. 4.4 with its sign fixed).
-
-    Real and fake samples go through the critic in one batch (the critic has
-    no batch statistics, so this is the same function, computed once). A
-    critic with an ``input_gradient`` method gives the penalty's gradient
-    written out explicitly; any other critic gets the penalty from
-    :func:`gradient_penalty`. Both use the same interpolation weights:
-    ``eps`` if given, else drawn from ``generator``.
-
-    Returns
-    -------
-    loss, wasserstein, penalty : Tensor
-        The loss, the Wasserstein estimate ``E[D(x)] - E[D(x_hat)]`` and the
-        gradient penalty.
-    real_features : Tensor
-        ``D_i(x)`` of the real batch, detached, for the bandit's estimate.
-    """
-    n_real, n_fake = real.shape[0], fake.shape[0]
-    values, features = critic(torch.cat([real, fake]))
-    value_real, value_fake = values.split([n_real, n_fake])
-    if hasattr(critic, "input_gradient"):
-        penalty = _one_sided_penalty(critic.input_gradient(_interpolates(real, fake, generator, eps)))
-    else:
-        penalty = gradient_penalty(critic, real, fake, generator, eps=eps)
-    wasserstein = value_real.mean() - value_fake.mean()
-    loss = -wasserstein + gp_weight * penalty
-    return loss, wasserstein.detach(), penalty.detach(), features[:n_real].detach()
+    phase1_state: dict | None = None
 
 
 def entropy_weight_at(step: int, config: TrainingConfig, total_steps: int) -> float:
@@ -169,101 +97,17 @@ def entropy_weight_at(step: int, config: TrainingConfig, total_steps: int) -> fl
     return config.entropy_weight * decay**step
 
 
-def bandit_loss(logits: Tensor, real_cluster_probs: Tensor, entropy_weight: float) -> Tensor:
-    """Bandit loss (eq. 4.2): ``CE(p, q) - entropy_weight * H(p)``.
-
-    ``p = softmax(logits)`` is the prior and ``q`` the classifier's mean
-    cluster probabilities on a real batch; the cross entropy pulls the prior
-    towards ``q`` and the entropy term keeps it spread early in training.
-    """
-    log_p = torch.log_softmax(logits, dim=0)
-    cross_entropy = -(real_cluster_probs * log_p).sum()
-    entropy = -(log_p.exp() * log_p).sum()
-    return cross_entropy - entropy_weight * entropy
-
-
-#: Devices whose fused Adam kernel torch provides for every floating dtype used here.
-_FUSED_ADAM_DEVICES = ("cpu", "cuda")
-
-
-def _adam(params, lr: float, betas: tuple[float, float], weight_decay: float = 0.0) -> torch.optim.Adam:
-    """Adam with the thesis's settings; fused into one kernel where torch has one.
-
-    The fused kernel applies the same update as the per-parameter loop
-    (equal up to rounding) but in one call for all tensors: the generators
-    and encoders hold ``16 * n_generators`` tensors, and their loop of small
-    operations took over three times longer (measured at 15 generators).
-    The fused kernel walks each parameter's memory in order and assumes its
-    gradient and state do the same, so every step goes through :func:`_step`.
-    """
-    params = list(params)
-    fused = bool(params) and all(p.device.type in _FUSED_ADAM_DEVICES for p in params)
-    return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=fused or None)
-
-
 class _Optimizers:
     """The thesis's Adam settings (appendix B), one optimizer per part."""
 
     NAMES = ("generator", "critic", "encoder", "classifier", "bandit")
 
     def __init__(self, nets: DAnoGANNetworks, config: TrainingConfig) -> None:
-        self.generator = _adam(nets.generators.parameters(), config.lr_generator, (0.9, 0.99), 5e-5)
-        self.critic = _adam(nets.critic.parameters(), config.lr_critic, (0.5, 0.5))
-        self.encoder = _adam(nets.encoders.parameters(), config.lr_encoder, (0.5, 0.5))
-        self.classifier = _adam(nets.classifier.parameters(), config.lr_classifier, (0.9, 0.99))
-        self.bandit = _adam([nets.bandit_logits], config.lr_bandit, (0.5, 0.5))
-
-
-def _in_layout_of(tensor: Tensor, param: Tensor) -> Tensor:
-    """``tensor`` with the memory order of ``param``; a copy only when they differ.
-
-    Strides of size-1 dimensions do not change the order, so they are ignored.
-    """
-    if all(a == b for a, b, size in zip(tensor.stride(), param.stride(), param.shape) if size > 1):
-        return tensor
-    return torch.empty_like(param).copy_(tensor)
-
-
-def _step(
-    optimizer: torch.optim.Optimizer, params: Sequence[Tensor] = (), grads: Sequence[Tensor | None] = ()
-) -> None:
-    """``optimizer.step()``, after setting ``params``' gradients to ``grads``.
-
-    Gradients from ``torch.autograd.grad`` can have other strides than their
-    parameter (a transposed matrix), and torch 2.13's fused CPU Adam then
-    silently pairs the wrong elements (measured: a 4x6 parameter with a
-    transposed gradient moved 4e-4 away from the per-parameter loop's
-    result). Each gradient is given its parameter's memory order first.
-    """
-    for param, grad in zip(params, grads):
-        param.grad = grad
-    stepped = []
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            if param.grad is not None:
-                param.grad = _in_layout_of(param.grad, param)
-                stepped.append(param)
-    optimizer.step()
-    if optimizer.defaults.get("fused"):
-        # The fused kernel writes the parameters without bumping their
-        # version counters, which the generators' sub-pixel weight cache
-        # (and autograd's own checks) rely on to see in-place changes.
-        increment_version(stepped)
-
-
-def _load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> None:
-    """``optimizer.load_state_dict(state)``, each moment in its parameter's memory order (see :func:`_step`).
-
-    A checkpoint saved from networks in another layout (another device)
-    would otherwise pair moments and parameters element by element wrongly.
-    """
-    optimizer.load_state_dict(state)
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            moments = optimizer.state.get(param, {})
-            for key, value in moments.items():
-                if isinstance(value, Tensor) and value.shape == param.shape:
-                    moments[key] = _in_layout_of(value, param)
+        self.generator = Adam(nets.generators.parameters(), config.lr_generator, (0.9, 0.99), 5e-5)
+        self.critic = Adam(nets.critic.parameters(), config.lr_critic, (0.5, 0.5))
+        self.encoder = Adam(nets.encoders.parameters(), config.lr_encoder, (0.5, 0.5))
+        self.classifier = Adam(nets.classifier.parameters(), config.lr_classifier, (0.9, 0.99))
+        self.bandit = Adam([nets.bandit_logits], config.lr_bandit, (0.5, 0.5))
 
 
 class _EpochLog:
@@ -293,57 +137,15 @@ class _EpochLog:
         return {name: float(total) / self.counts[name] for name, total in self.sums.items()}
 
 
-class _Progress:
-    """``verbose=1``: a tqdm bar per phase; ``verbose=2``: one line per epoch."""
+def shuffled_batches(n_samples: int, batch_size: int, generator: torch.Generator) -> Tensor:
+    """Shuffled full batches of row indices, one batch per row of the result.
 
-    def __init__(self, verbose: int, total: int, phase: str) -> None:
-        self.verbose = verbose
-        self.phase = phase
-        self.bar = None
-        if verbose == 1 and total > 0:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc=phase, unit="epoch", leave=False)
-
-    def epoch(self, epoch: int, total: int, record: dict[str, float]) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix({k: f"{v:.3g}" for k, v in record.items()}, refresh=False)
-            self.bar.update(1)
-        elif self.verbose >= 2:
-            values = " ".join(f"{k}={v:.4g}" for k, v in record.items())
-            print(f"[{self.phase}] epoch {epoch + 1}/{total} {values}", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _diverged(phase: str, epoch: int, detail: str) -> FloatingPointError:
-    return FloatingPointError(
-        f"Training diverged in {phase}, epoch {epoch + 1}: {detail}. "
-        "Try smaller learning rates (lr_critic, lr_generator) or a larger gp_weight."
-    )
-
-
-def _check_finite(record: dict[str, float], phase: str, epoch: int) -> None:
-    for name, value in record.items():
-        if not math.isfinite(value):
-            raise _diverged(phase, epoch, f"{name} = {value}")
-
-
-@torch.no_grad()
-def reconstruction_error(nets: DAnoGANNetworks, x: Tensor) -> float:
-    """Mean squared reconstruction error ``mean (x - G_k(E_k(x)))^2`` on ``x``, in eval mode."""
-    was_training = nets.training
-    nets.eval()
-    error = (nets.reconstruct(x).reconstruction - x).pow(2).mean()
-    nets.train(was_training)
-    return float(error)
-
-
-def _batches(n_samples: int, batch_size: int, generator: torch.Generator, device: torch.device):
-    """Shuffled full batches of indices; the last partial batch is dropped, as in the thesis."""
-    order = torch.randperm(n_samples, generator=generator, device=device)
+    ``batch_size`` is capped at ``n_samples``; the last partial batch is
+    dropped, as in the thesis. The permutation is drawn on ``generator``'s
+    device.
+    """
+    batch_size = min(batch_size, n_samples)
+    order = torch.randperm(n_samples, generator=generator, device=generator.device)
     n_batches = n_samples // batch_size
     return order[: n_batches * batch_size].view(n_batches, batch_size)
 
@@ -361,7 +163,7 @@ def _draw_step(nets: DAnoGANNetworks, real: Tensor, generator: torch.Generator) 
     batch = real.shape[0]
     cluster = torch.multinomial(nets.prior().detach(), batch, replacement=True, generator=generator)
     z = torch.rand(batch, nets.spec.latent_dim, generator=generator, device=real.device, dtype=real.dtype)
-    return _StepDraws(cluster, z * 2 - 1, _interpolation_weights(real, generator))
+    return _StepDraws(cluster, z * 2 - 1, interpolation_weights(real, generator))
 
 
 def _critic_step(
@@ -373,7 +175,7 @@ def _critic_step(
     )
     opt.critic.zero_grad(set_to_none=True)
     loss_d.backward()
-    _step(opt.critic)
+    opt.critic.step()
     log.add(critic_loss=loss_d, wasserstein=wasserstein, gradient_penalty=penalty)
     return real_features
 
@@ -394,20 +196,20 @@ def _update_step(
 
     # Generators and classifier share one forward through the updated critic.
     value_fake, features_fake = nets.critic(fake)
-    cross_entropy = F.cross_entropy(nets.classifier(features_fake), draws.cluster)
-    loss_g = -value_fake.mean() + config.classifier_weight * cross_entropy
+    cross_entropy = classifier_loss(nets.classifier(features_fake), draws.cluster)
+    loss_g = generator_loss(value_fake, cross_entropy, config.classifier_weight)
     gen_params = list(nets.generators.parameters())
     cls_params = list(nets.classifier.parameters())
     grads_g = torch.autograd.grad(loss_g, gen_params, retain_graph=True, allow_unused=True)
     grads_c = torch.autograd.grad(cross_entropy, cls_params)
-    _step(opt.generator, gen_params, grads_g)
-    _step(opt.classifier, cls_params, grads_c)
+    opt.generator.step_with(gen_params, grads_g)
+    opt.classifier.step_with(cls_params, grads_c)
 
     # The encoders learn z -> G_k(z) -> z; their gradient does not involve G.
-    loss_e = (nets.encode(fake.detach(), draws.cluster) - draws.z).pow(2).mean()
+    loss_e = encoder_loss(nets.encode(fake.detach(), draws.cluster), draws.z)
     opt.encoder.zero_grad(set_to_none=True)
     loss_e.backward()
-    _step(opt.encoder)
+    opt.encoder.step()
     log.add(generator_loss=loss_g, encoder_loss=loss_e, classifier_loss=cross_entropy)
 
     if config.bandit:
@@ -421,7 +223,7 @@ def _update_step(
         loss_b = bandit_loss(nets.bandit_logits, real_probs, entropy_weight)
         opt.bandit.zero_grad(set_to_none=True)
         loss_b.backward()
-        _step(opt.bandit)
+        opt.bandit.step()
         log.add(bandit_loss=loss_b)
 
 
@@ -454,16 +256,6 @@ def _phase1_steps(
         _critic_step(nets, opt, real, fake, step_draws.eps, config, log)
 
 
-_PHASE1_LOSSES = (
-    "critic_loss",
-    "wasserstein",
-    "gradient_penalty",
-    "generator_loss",
-    "encoder_loss",
-    "classifier_loss",
-)
-
-
 class _Run:
     """Everything a training run changes, so that it can be saved and resumed exactly."""
 
@@ -472,9 +264,10 @@ class _Run:
         self.config = config
         self.nets = to_fast_layout(build_networks(spec, seed), device)
         self.optimizers = _Optimizers(self.nets, config)
-        self.xzx_optimizer = _adam(self.nets.encoders.parameters(), config.lr_xzx, (0.5, 0.5))
+        self.xzx_optimizer = Adam(self.nets.encoders.parameters(), config.lr_xzx, (0.5, 0.5))
         self.generator = torch.Generator(device=device).manual_seed(seed)
         rows = torch.randperm(X.shape[0], generator=self.generator, device=device)
+        self.data = X
         self.monitor_rows = rows[:_MONITOR_SIZE]
         self.history: dict[str, list] = defaultdict(list)
         self.phase1_epoch = 0
@@ -483,6 +276,15 @@ class _Run:
         self.bandit_step = 0
 
     _COUNTERS = ("phase1_epoch", "xzx_epoch", "step", "bandit_step")
+    _EPOCH_COUNTERS = {"phase 1": "phase1_epoch", "xzx": "xzx_epoch"}
+
+    def epochs_done(self, phase: str) -> int:
+        """Epochs of ``phase`` run so far."""
+        return getattr(self, self._EPOCH_COUNTERS[phase])
+
+    def monitor_data(self) -> Tensor:
+        """The training rows whose reconstruction error is logged."""
+        return self.data[self.monitor_rows]
 
     def state(self) -> dict:
         return {
@@ -500,11 +302,11 @@ class _Run:
     def load(self, state: dict) -> None:
         self.nets.load_state_dict(state["networks"])
         for name in _Optimizers.NAMES:
-            _load_optimizer_state(getattr(self.optimizers, name), state["optimizers"][name])
-        _load_optimizer_state(self.xzx_optimizer, state["xzx_optimizer"])
+            getattr(self.optimizers, name).load_state_dict(state["optimizers"][name])
+        self.xzx_optimizer.load_state_dict(state["xzx_optimizer"])
         self.generator.set_state(state["generator"])
         self.monitor_rows = state["monitor_rows"].to(self.monitor_rows.device)
-        self.history = defaultdict(list, state["history"])
+        self.history = defaultdict(list, {name: list(values) for name, values in state["history"].items()})
         for name, value in state["counters"].items():
             setattr(self, name, value)
 
@@ -517,7 +319,7 @@ def _phase1_epoch(run: _Run, X: Tensor, check_each_step: bool) -> dict[str, floa
     log = _EpochLog(check_each_step)
     nets.train()
     try:
-        batches = _batches(X.shape[0], batch_size, run.generator, X.device)
+        batches = shuffled_batches(X.shape[0], batch_size, run.generator)
         done = 0
         while done < n_batches:
             # A run of steps from one generator update to the next (or the epoch's end).
@@ -531,38 +333,30 @@ def _phase1_epoch(run: _Run, X: Tensor, check_each_step: bool) -> dict[str, floa
             run.step += length
             done += length
     except FloatingPointError as exc:
-        raise _diverged("phase 1", run.phase1_epoch, str(exc)) from None
+        raise diverged("phase 1", run.phase1_epoch, str(exc)) from None
     record = log.means()
-    record["reconstruction_error"] = reconstruction_error(nets, X[run.monitor_rows])
+    record["reconstruction_error"] = reconstruction_error(nets, run.monitor_data())
     record["entropy_weight"] = entropy_weight_at(run.bandit_step, config, total_bandit_steps)
-    _check_finite(record, "phase 1", run.phase1_epoch)
-    # Epochs too short for a generator step get NaN, so every entry is one epoch.
-    expected = _PHASE1_LOSSES + (("bandit_loss",) if config.bandit else ())
-    for name in expected:
-        record.setdefault(name, math.nan)
     return record
 
 
 def _xzx_epoch(run: _Run, X: Tensor, check_each_step: bool) -> dict[str, float]:
     nets = run.nets
-    batch_size = min(run.config.batch_size, X.shape[0])
     log = _EpochLog(check_each_step)
-    for indices in _batches(X.shape[0], batch_size, run.generator, X.device):
+    for indices in shuffled_batches(X.shape[0], run.config.batch_size, run.generator):
         real = X[indices]
         with torch.no_grad():
             cluster = nets.classifier(nets.critic.features(real)).argmax(dim=1)
         reconstruction = nets.generate(nets.encode(real, cluster), cluster)
-        loss = (reconstruction - real).pow(2).mean()
+        loss = xzx_loss(reconstruction, real)
         run.xzx_optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        _step(run.xzx_optimizer)
+        run.xzx_optimizer.step()
         try:
             log.add(xzx_loss=loss)
         except FloatingPointError as exc:
-            raise _diverged("xzx", run.xzx_epoch, str(exc)) from None
-    record = log.means()
-    _check_finite(record, "xzx", run.xzx_epoch)
-    return record
+            raise diverged("xzx", run.xzx_epoch, str(exc)) from None
+    return log.means()
 
 
 class _Frozen:
@@ -581,36 +375,25 @@ class _Frozen:
             module.requires_grad_(True)
 
 
-def _train(run: _Run, X: Tensor, verbose: int, save) -> None:
-    """Run the remaining epochs of both phases, calling ``save()`` after each."""
-    config = run.config
+def _train(run: _Run, X: Tensor, hooks: list[EpochHook]) -> None:
+    """Run the remaining epochs of both phases, calling the hooks around each."""
     check_each_step = X.device.type == "cpu"  # elsewhere a per-step check would sync the host
-    progress = _Progress(verbose, config.n_epochs - run.phase1_epoch, "phase 1")
+    planned = {"phase 1": run.config.n_epochs, "xzx": run.config.xzx_epochs}
+    stop_requested = lambda phase: any(hook.should_stop(run, phase) for hook in hooks)  # noqa: E731
     try:
-        while run.phase1_epoch < config.n_epochs:
-            record = _phase1_epoch(run, X, check_each_step)
-            for name, value in record.items():
-                run.history[name].append(value)
-            run.history["bandit_probabilities"].append(run.nets.prior().detach().cpu().numpy())
-            progress.epoch(run.phase1_epoch, config.n_epochs, record)
-            run.phase1_epoch += 1
-            if run.phase1_epoch == config.n_epochs:
-                error = reconstruction_error(run.nets, X[run.monitor_rows])
-                run.history["reconstruction_error_before_xzx"].append(error)
-            save()
+        for phase in PHASES:
+            call_all(hooks, "on_phase_start")(run, phase, planned[phase])
+            epoch_function = _phase1_epoch if phase == "phase 1" else _xzx_epoch
+            with _Frozen(run.nets) if phase == "xzx" else contextlib.nullcontext():
+                while run.epochs_done(phase) < planned[phase] and not stop_requested(phase):
+                    record = epoch_function(run, X, check_each_step)
+                    epoch = run.epochs_done(phase)
+                    setattr(run, run._EPOCH_COUNTERS[phase], epoch + 1)
+                    call_all(hooks, "on_epoch_end")(run, phase, epoch, record)
+            call_all(hooks, "on_phase_end")(run, phase)
+        call_all(hooks, "on_train_end")(run)
     finally:
-        progress.close()
-    progress = _Progress(verbose, config.xzx_epochs - run.xzx_epoch, "xzx")
-    try:
-        with _Frozen(run.nets):
-            while run.xzx_epoch < config.xzx_epochs:
-                record = _xzx_epoch(run, X, check_each_step)
-                run.history["xzx_loss"].append(record["xzx_loss"])
-                progress.epoch(run.xzx_epoch, config.xzx_epochs, record)
-                run.xzx_epoch += 1
-                save()
-    finally:
-        progress.close()
+        call_all(hooks, "close")()
 
 
 def fit_networks(
@@ -621,6 +404,9 @@ def fit_networks(
     device: str = "cpu",
     verbose: int = 0,
     checkpoint: str | os.PathLike | None = None,
+    hooks: Sequence[EpochHook] = (),
+    initial_state: dict | None = None,
+    keep_phase1_state: bool = False,
 ) -> TrainingResult:
     """Train D-AnoGAN networks on ``X`` (both phases) and return their weights.
 
@@ -644,6 +430,21 @@ def fit_networks(
         holds a checkpoint of the same run (same data, architecture,
         settings and seed), training resumes from it and ends with the same
         weights as an uninterrupted run.
+    hooks : sequence of EpochHook
+        Further epoch hooks (see :mod:`danogan_sk.hooks`), called after the
+        built-in ones (validation, finiteness check, history, progress) and
+        before the checkpoint is saved.
+    initial_state : dict or None
+        A ``phase1_state`` of an earlier call with the same data,
+        architecture, seed and settings but for ``n_epochs`` and
+        ``xzx_epochs``: phase 1 continues from it up to ``config.n_epochs``,
+        then xzx runs in full. With a fixed ``entropy_decay`` the result
+        equals one call with the larger ``n_epochs``; with ``"auto"`` the
+        remaining bandit steps follow the schedule planned for the new
+        length, from the step reached (the weight rises where the plan
+        grew). A phase 1 that stopped early stays stopped.
+    keep_phase1_state : bool
+        Return ``phase1_state``, to continue from later.
 
     Returns
     -------
@@ -655,8 +456,12 @@ def fit_networks(
         for a generator step; no bandit loss without the bandit),
         ``reconstruction_error`` (of up to 256 training samples),
         ``entropy_weight`` and ``bandit_probabilities`` (n_epochs,
-        n_generators); ``xzx_loss`` per xzx epoch; and the reconstruction
-        error before and after xzx.
+        n_generators); ``xzx_loss`` per xzx epoch; the reconstruction
+        error before and after xzx; with ``config.validation_fraction``, the
+        held-out rows' reconstruction error per epoch of each phase
+        (``validation_reconstruction_error``,
+        ``xzx_validation_reconstruction_error``). A phase stopped early has
+        fewer entries than planned.
 
     Raises
     ------
@@ -676,22 +481,34 @@ def fit_networks(
     (1, 2)
     """
     data = torch.as_tensor(X, dtype=torch.float32, device=torch.device(device))
+    data, validation = _validation_split(data, config.validation_fraction, seed)
     run = _Run(data, spec, config, seed)
-    save = lambda: None  # noqa: E731
+    fingerprint = run_fingerprint(X, spec, config, seed)
+    if initial_state is not None:
+        _check_continuation(initial_state, X, spec, config, seed)
+        run.load(copy.deepcopy(initial_state))  # the optimizers update loaded tensors in place
+    extra_hooks, hooks = list(hooks), []
+    if validation is not None:
+        hooks.append(EarlyStopping(validation, config.n_iter_no_change))
+    hooks += [FiniteCheck(), History(), Progress(verbose), *extra_hooks]
+    snapshot = _Phase1Snapshot(fingerprint, X, spec, config, seed) if keep_phase1_state else None
+    if snapshot is not None:
+        hooks.append(snapshot)
     if checkpoint is not None:
         path = Path(checkpoint)
-        fingerprint = run_fingerprint(X, spec, config, seed)
         if path.exists():
             state = load_checkpoint(path)
-            if state.get("fingerprint") != fingerprint:
+            continued = initial_state is not None and state.get("fingerprint") == initial_state["fingerprint"]
+            if state.get("fingerprint") == fingerprint:
+                run.load(state)
+            elif not continued:  # the continued run's own checkpoint is superseded
                 raise CheckpointError(
                     f"{path} holds a checkpoint of another training run (other data or "
                     "parameters); delete it or choose another checkpoint_dir."
                 )
-            run.load(state)
-        save = lambda: save_checkpoint(path, dict(run.state(), fingerprint=fingerprint))  # noqa: E731
+        hooks.append(Checkpoint(path, fingerprint))  # last: it saves what the others wrote
     try:
-        _train(run, data, verbose, save)
+        _train(run, data, hooks)
     except KeyboardInterrupt:
         if checkpoint is None:
             raise
@@ -699,9 +516,83 @@ def fit_networks(
             f"Training interrupted; the checkpoint of the last finished epoch is in {checkpoint}. "
             "Fit again with the same data, parameters and checkpoint_dir to resume."
         ) from None
-    run.history["reconstruction_error_after_xzx"].append(
-        reconstruction_error(run.nets, data[run.monitor_rows])
-    )
     run.nets.eval()
     state = contiguous_state(run.nets)
-    return TrainingResult(state, {name: np.asarray(values) for name, values in run.history.items()})
+    history = {name: np.asarray(values) for name, values in run.history.items()}
+    return TrainingResult(state, history, snapshot.state if snapshot is not None else None)
+
+
+class _Phase1Snapshot(EpochHook):
+    """Keeps a CPU copy of the training state when phase 1 ends, to continue from."""
+
+    def __init__(self, fingerprint: str, X: np.ndarray, spec: NetworkSpec, config: TrainingConfig, seed: int) -> None:
+        self.identity = {
+            "fingerprint": fingerprint,
+            "data": run_fingerprint(X),
+            "spec": spec,
+            "config": _continuable(config),
+            "seed": seed,
+        }
+        self.state: dict | None = None
+
+    def on_phase_end(self, run, phase) -> None:
+        # A run resumed from a checkpoint taken during xzx no longer has the
+        # encoders of phase 1's end: it keeps no state rather than a wrong one.
+        if phase == "phase 1" and run.xzx_epoch == 0:
+            self.state = dict(_cpu_copy(run.state()), **self.identity)
+
+
+def _continuable(config: TrainingConfig) -> TrainingConfig:
+    """``config`` without the settings a continued run may change."""
+    return dataclasses.replace(config, n_epochs=0, xzx_epochs=0)
+
+
+def _check_continuation(state: dict, X: np.ndarray, spec: NetworkSpec, config: TrainingConfig, seed: int) -> None:
+    """A clear error when ``state`` cannot continue into this run."""
+    if state.get("data") != run_fingerprint(X):
+        raise ValueError(
+            "warm_start=True continues a fit on the same data, but X differs from the data of "
+            "the previous fit; fit with warm_start=False to train on new data."
+        )
+    if state.get("spec") != spec or state.get("config") != _continuable(config) or state.get("seed") != seed:
+        raise ValueError(
+            "warm_start=True continues a fit with more epochs; only n_epochs and xzx_epochs "
+            "may change, but other training parameters differ from the previous fit's. Fit "
+            "with warm_start=False to start over."
+        )
+    done = state["counters"]["phase1_epoch"]
+    if config.n_epochs < done:
+        raise ValueError(
+            f"n_epochs={config.n_epochs} must be at least the {done} epochs already trained "
+            "when warm_start=True."
+        )
+
+
+def _cpu_copy(value):
+    """``value`` with every tensor in it copied to the CPU."""
+    if isinstance(value, Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {key: _cpu_copy(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cpu_copy(item) for item in value)
+    return copy.deepcopy(value)
+
+
+def _validation_split(X: Tensor, fraction: float | None, seed: int) -> tuple[Tensor, Tensor | None]:
+    """``X`` cut into training rows and held-out rows (``None`` without a ``fraction``).
+
+    The rows are drawn from their own generator, so that a run without a
+    split draws the same random numbers as before.
+    """
+    if fraction is None:
+        return X, None
+    n_samples = X.shape[0]
+    n_validation = math.ceil(fraction * n_samples)
+    if not 1 <= n_validation <= n_samples - 2:
+        raise ValueError(
+            f"validation_fraction={fraction} of {n_samples} samples leaves {n_samples - n_validation} "
+            f"for training and {n_validation} for validation; each needs some (training two)."
+        )
+    order = torch.randperm(n_samples, generator=torch.Generator().manual_seed(seed)).to(X.device)
+    return X[order[n_validation:]], X[order[:n_validation]]

@@ -9,6 +9,7 @@ import torch
 from sklearn.model_selection import GridSearchCV
 
 from danogan_sk import DAnoGANDetector
+from danogan_sk.hooks import PHASE1_LOSSES
 
 TINY = dict(
     n_generators=2,
@@ -118,7 +119,7 @@ def test_scoring_time_parameters_are_validated(fitted):
 def test_score_components_are_finite_and_consistent(fitted):
     det, X = fitted
     components = det.score_components(X)
-    assert set(components) == {"mse", "kl", "feature_mse", "critic", "cluster"}
+    assert set(components) == {"mse", "kl", "feature_mse", "critic", "neighbor", "cluster"}
     for name in ("mse", "kl", "feature_mse"):
         assert components[name].shape == (len(X),)
         assert np.all(np.isfinite(components[name]))
@@ -130,16 +131,7 @@ def test_score_components_are_finite_and_consistent(fitted):
 def test_history_records_every_epoch(fitted):
     det, _ = fitted
     history = det.history_
-    for name in (
-        "critic_loss",
-        "wasserstein",
-        "gradient_penalty",
-        "generator_loss",
-        "encoder_loss",
-        "classifier_loss",
-        "bandit_loss",
-        "reconstruction_error",
-    ):
+    for name in (*PHASE1_LOSSES, "bandit_loss", "reconstruction_error"):
         assert history[name].shape == (TINY["n_epochs"],), name
     probabilities = history["bandit_probabilities"]
     assert probabilities.shape == (TINY["n_epochs"], TINY["n_generators"])

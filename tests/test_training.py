@@ -1,73 +1,14 @@
-"""The losses of phase 1 and the entropy schedule, against their formulas."""
+"""The entropy schedule against its formula; the optimizer's rules in training."""
 
 import copy
-import math
 
 import pytest
 import torch
 from torch import nn
 
 from danogan_sk.nn import NetworkSpec, build_networks
-from danogan_sk.training import (
-    TrainingConfig,
-    _adam,
-    _load_optimizer_state,
-    _step,
-    bandit_loss,
-    critic_loss,
-    entropy_weight_at,
-    gradient_penalty,
-)
-
-
-class LinearCritic(nn.Module):
-    """D(x) = w . x, with D_i = x: its input gradient is w everywhere."""
-
-    def __init__(self, weight):
-        super().__init__()
-        self.weight = nn.Parameter(torch.as_tensor(weight, dtype=torch.float64))
-
-    def forward(self, x):
-        return x @ self.weight, x
-
-
-def test_gradient_penalty_is_one_sided():
-    gen = torch.Generator().manual_seed(0)
-    real, fake = torch.randn(8, 2, dtype=torch.float64), torch.randn(8, 2, dtype=torch.float64)
-    # gradient norm 0.5 < 1: no penalty
-    assert gradient_penalty(LinearCritic([0.3, 0.4]), real, fake, gen).item() == 0.0
-    # gradient norm 5: (5 - 1)^2 = 16
-    penalty = gradient_penalty(LinearCritic([3.0, 4.0]), real, fake, gen)
-    assert penalty.item() == pytest.approx(16.0)
-
-
-def test_critic_loss_is_fake_minus_real_plus_penalty():
-    gen = torch.Generator().manual_seed(0)
-    critic = LinearCritic([3.0, 4.0])
-    real = torch.ones(4, 2, dtype=torch.float64)
-    fake = torch.zeros(4, 2, dtype=torch.float64)
-    loss, wasserstein, penalty, features = critic_loss(critic, real, fake, 10.0, gen)
-    assert wasserstein.item() == pytest.approx(7.0)  # E[D(x)] - E[D(x_hat)]
-    assert loss.item() == pytest.approx(-7.0 + 10.0 * 16.0)
-    torch.testing.assert_close(features, real)
-    loss.backward()
-    assert critic.weight.grad is not None
-
-
-def test_bandit_loss_pulls_the_prior_towards_the_classifier_and_entropy_resists():
-    logits = torch.zeros(3, requires_grad=True)
-    target = torch.tensor([0.8, 0.1, 0.1])
-    (grad,) = torch.autograd.grad(bandit_loss(logits, target, 0.0), logits)
-    assert grad[0] < 0 < grad[1]  # gradient descent raises cluster 0
-    # at the uniform prior the entropy term has zero gradient
-    (grad,) = torch.autograd.grad(bandit_loss(logits, torch.full((3,), 1 / 3), 5.0), logits)
-    torch.testing.assert_close(grad, torch.zeros(3))
-    # away from uniform, a large entropy weight pushes back towards it
-    skewed = torch.tensor([1.0, 0.0, 0.0], requires_grad=True)
-    (grad,) = torch.autograd.grad(bandit_loss(skewed, target, 100.0), skewed)
-    assert grad[0] > 0
-    value = bandit_loss(torch.zeros(3), target, 2.0)
-    assert value.item() == pytest.approx(math.log(3) - 2.0 * math.log(3))
+from danogan_sk.optim import Adam
+from danogan_sk.training import TrainingConfig, entropy_weight_at
 
 
 def test_entropy_weight_schedules():
@@ -82,16 +23,16 @@ def test_entropy_weight_schedules():
         assert entropy_weight_at(total, auto, total) == pytest.approx(1e-3)
 
 
-def _loop_and_fused_adam(param: torch.Tensor, **kwargs):
+def _loop_and_fusedAdam(param: torch.Tensor, **kwargs):
     plain = nn.Parameter(param.detach().clone())
     fused = nn.Parameter(param.detach().clone())
-    return (plain, torch.optim.Adam([plain], fused=False, **kwargs)), (fused, _adam([fused], **kwargs))
+    return (plain, torch.optim.Adam([plain], fused=False, **kwargs)), (fused, Adam([fused], **kwargs))
 
 
 def test_adam_step_is_the_per_parameter_update_for_a_transposed_gradient():
     """torch's fused CPU Adam pairs elements wrongly when a gradient's strides differ from its parameter's."""
     gen = torch.Generator().manual_seed(0)
-    (plain, plain_opt), (fused, fused_opt) = _loop_and_fused_adam(
+    (plain, plain_opt), (fused, fused_opt) = _loop_and_fusedAdam(
         torch.randn(4, 6, generator=gen), lr=1e-2, betas=(0.9, 0.99), weight_decay=5e-5
     )
     assert fused_opt.defaults["fused"]
@@ -99,19 +40,19 @@ def test_adam_step_is_the_per_parameter_update_for_a_transposed_gradient():
         grad = torch.randn(6, 4, generator=gen).t()  # as autograd returns a linear layer's weight gradient
         plain.grad = grad.clone()
         plain_opt.step()
-        _step(fused_opt, [fused], [grad])
+        fused_opt.step_with([fused], [grad])
     torch.testing.assert_close(fused, plain, rtol=1e-6, atol=1e-7)
 
 
 def test_adam_step_marks_parameters_as_changed_for_the_subpixel_cache():
     nets = build_networks(NetworkSpec((1, 8, 8), n_generators=1, latent_dim=3, base_channels=2), seed=0)
     generator = nets.generators[0]
-    optimizer = _adam(generator.parameters(), lr=0.1, betas=(0.5, 0.5))
+    optimizer = Adam(generator.parameters(), lr=0.1, betas=(0.5, 0.5))
     z = torch.rand(4, 3, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         before = generator(z)  # fills the cache
     params = list(generator.parameters())
-    _step(optimizer, params, [torch.ones_like(p) for p in params])
+    optimizer.step_with(params, [torch.ones_like(p) for p in params])
     with torch.no_grad():
         after = generator(z)
         assert not torch.allclose(after, before)
@@ -120,7 +61,7 @@ def test_adam_step_marks_parameters_as_changed_for_the_subpixel_cache():
 
 def test_loaded_adam_state_takes_its_parameters_layout():
     gen = torch.Generator().manual_seed(0)
-    (plain, plain_opt), (fused, fused_opt) = _loop_and_fused_adam(
+    (plain, plain_opt), (fused, fused_opt) = _loop_and_fusedAdam(
         torch.randn(4, 6, generator=gen), lr=1e-2, betas=(0.5, 0.5)
     )
     grads = [torch.randn(4, 6, generator=gen) for _ in range(2)]
@@ -131,9 +72,47 @@ def test_loaded_adam_state_takes_its_parameters_layout():
         state["state"][0][key] = state["state"][0][key].t().contiguous().t()
     with torch.no_grad():
         fused.copy_(plain)
-    _load_optimizer_state(fused_opt, state)
+    fused_opt.load_state_dict(state)
     fused_opt.param_groups[0]["fused"] = True  # the saved groups came from the per-parameter loop
     plain.grad = grads[1].clone()
     plain_opt.step()
-    _step(fused_opt, [fused], [grads[1]])
+    fused_opt.step_with([fused], [grads[1]])
     torch.testing.assert_close(fused, plain, rtol=1e-6, atol=1e-7)
+
+
+def _generators_match_reference(nets, z: torch.Tensor) -> bool:
+    with torch.no_grad():
+        return all(
+            torch.allclose(g(z), g.reference_forward(z), rtol=1e-5, atol=1e-6) for g in nets.generators
+        )
+
+
+@pytest.mark.parametrize("bypass", [False, True])
+def test_every_optimizer_step_of_training_keeps_the_subpixel_cache_fresh(monkeypatch, bypass):
+    """An epoch of phase 1 leaves generators that compute their reference function.
+
+    With ``bypass``, the optimizers step as torch's plain fused Adam does,
+    without the version bump: the cached sub-pixel weights then go stale,
+    which shows this check sees a step that skips ``optim.Adam.step``.
+    """
+    from danogan_sk import training
+    from danogan_sk.optim import in_layout_of
+
+    if bypass:
+        def plain_step(self, closure=None):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.grad = in_layout_of(p.grad, p)
+            return torch.optim.Adam.step(self, closure)
+
+        monkeypatch.setattr(Adam, "step", plain_step)
+    spec = NetworkSpec((1, 8, 8), n_generators=2, latent_dim=3, base_channels=2, max_channels=4)
+    X = torch.rand(32, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    run = training._Run(X, spec, TrainingConfig(n_epochs=1, batch_size=8, n_critic=2), seed=0)
+    optimizers = [getattr(run.optimizers, name) for name in run.optimizers.NAMES]
+    assert all(isinstance(opt, Adam) and opt.defaults["fused"] for opt in optimizers + [run.xzx_optimizer])
+    z = torch.rand(4, 3, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    assert _generators_match_reference(run.nets, z)  # fills the caches
+    training._phase1_epoch(run, X, check_each_step=True)
+    assert _generators_match_reference(run.nets, z) is not bypass

@@ -20,7 +20,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..nn import ConvCritic, ConvEncoder, ConvGenerator, NetworkSpec, build_local
-from ..training import critic_loss
+from ..losses import critic_loss
+from ..scoring import in_chunks
+from ..training import shuffled_batches
 
 __all__ = ["FAnoGAN", "GANomaly", "build_seeded"]
 
@@ -39,21 +41,13 @@ def _scaled(X: np.ndarray) -> Tensor:
     return torch.as_tensor(np.asarray(X, dtype=np.float32) * 2.0 - 1.0)
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[Tensor]:
-    """Shuffled full batches of indices (the last partial batch is dropped)."""
-    size = min(batch_size, n)
-    order = torch.randperm(n, generator=generator)
-    return list(order[: (n // size) * size].split(size))
-
-
 def _per_sample_mse(a: Tensor, b: Tensor) -> Tensor:
     return (a - b).pow(2).flatten(1).mean(1)
 
 
-@torch.no_grad()
 def _chunked(fn, X: Tensor, size: int = 512) -> np.ndarray:
     """``fn`` over row chunks of ``X``, concatenated as float64."""
-    return np.concatenate([fn(chunk).double().numpy() for chunk in X.split(size)])
+    return np.concatenate([out.double().numpy() for out in in_chunks(fn, X, size)])
 
 
 class _ConvBaseline:
@@ -136,7 +130,7 @@ class FAnoGAN(_ConvBaseline):
         opt_d = torch.optim.Adam(self.critic_.parameters(), self.lr, betas=(0.5, 0.9))
         step = 0
         for _ in range(self.epochs):
-            for rows in _batches(len(data), self.batch_size, generator):
+            for rows in shuffled_batches(len(data), self.batch_size, generator):
                 z = torch.rand(len(rows), self.latent_dim, generator=generator) * 2 - 1
                 fake = self.generator_(z)
                 loss_d, *_ = critic_loss(self.critic_, data[rows], fake.detach(), self.gp_weight, generator)
@@ -155,7 +149,7 @@ class FAnoGAN(_ConvBaseline):
             frozen.requires_grad_(False).eval()
         optimizer = torch.optim.Adam(self.encoder_.parameters(), self.lr, betas=(0.5, 0.9))
         for _ in range(self.epochs):
-            for rows in _batches(len(data), self.batch_size, generator):
+            for rows in shuffled_batches(len(data), self.batch_size, generator):
                 loss = self._residuals(data[rows]).mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -209,7 +203,7 @@ class GANomaly(_ConvBaseline):
         opt_g = torch.optim.Adam([p for m in parts for p in m.parameters()], self.lr, betas=(0.5, 0.999))
         opt_d = torch.optim.Adam(self.discriminator_.parameters(), self.lr, betas=(0.5, 0.999))
         for _ in range(self.epochs):
-            for rows in _batches(len(data), self.batch_size, generator):
+            for rows in shuffled_batches(len(data), self.batch_size, generator):
                 self._step(data[rows], opt_g, opt_d)
         for part in parts:
             part.eval()

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..nn import ConvEncoder, ConvGenerator, NetworkSpec, init_parameters
+from ..nn import ConvEncoder, ConvGenerator, NetworkSpec, build_local
 
 __all__ = ["ConvVAEModel"]
 
@@ -29,16 +29,15 @@ class ConvVAEModule(nn.Module):
         super().__init__()
         spec = NetworkSpec(tuple(input_shape), n_generators=1, latent_dim=latent_dim,
                            base_channels=base_channels, max_channels=8 * base_channels)
-        # Built on the meta device and initialised from a local generator:
-        # torch's global random state is never used.
-        with torch.device("meta"):
+        def parts() -> nn.ModuleList:
             encoder = ConvEncoder(spec)
-            self.body = encoder.features
-            self.mu = nn.Linear(encoder.dense.in_features, latent_dim)
-            self.logvar = nn.Linear(encoder.dense.in_features, latent_dim)
-            self.decoder = ConvGenerator(spec)
-        self.to_empty(device="cpu")
-        init_parameters(self, torch.Generator().manual_seed(seed))
+            hidden = encoder.dense.in_features
+            return nn.ModuleList([encoder.features, nn.Linear(hidden, latent_dim),
+                                  nn.Linear(hidden, latent_dim), ConvGenerator(spec)])
+
+        # Initialised from a local generator: torch's global random state is never used.
+        built = build_local(parts, torch.Generator().manual_seed(seed))
+        self.body, self.mu, self.logvar, self.decoder = built
         self.noise = torch.Generator().manual_seed(seed + 1)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:

@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from .data import Budget, Pool, Task, make_tasks
-from .methods import METHODS, Method, score_variants
+from .methods import METHODS, Method, score_variants, timed_fit_and_score
 
 __all__ = ["run_benchmark", "read_runs", "evaluate", "run_key", "RUNS_FILE"]
 
@@ -120,12 +120,9 @@ def _run_one(task: Task, method: Method, seed: int, budget: Budget, out: Path,
              data: dict) -> list[dict]:
     epochs, calibration = _epochs_for(method, seed, task.X_train, budget)
     model = method.make(seed, epochs)
-    start = time.perf_counter()
-    model.fit(task.X_train)
-    fit_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    rows, grid = score_variants(model, method.name, task.X_test)
-    score_seconds = time.perf_counter() - start
+    (rows, grid), fit_seconds, score_seconds = timed_fit_and_score(
+        model, task.X_train, task.X_test, lambda fitted, X: score_variants(fitted, method.name, X)
+    )
     params = model.record_params() if hasattr(model, "record_params") else {}
 
     arrays = {f"row:{name}": s for name, s in rows.items()}

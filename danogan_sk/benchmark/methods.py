@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import importlib
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -29,6 +30,7 @@ __all__ = [
     "PyODModel",
     "RawPixelNN",
     "score_variants",
+    "timed_fit_and_score",
     "flatten",
 ]
 
@@ -95,6 +97,22 @@ def _version(package: str) -> str:
 def flatten(X: np.ndarray) -> np.ndarray:
     """Images ``(n, ...)`` -> rows ``(n, n_values)``."""
     return np.asarray(X).reshape(len(X), -1)
+
+
+def timed_fit_and_score(model, X_train, X_test, score: Callable) -> tuple[Any, float, float]:
+    """Fit ``model`` on ``X_train``, then ``score(model, X_test)``.
+
+    Returns
+    -------
+    scores, fit_seconds, score_seconds
+        What ``score`` returned, and the wall-clock seconds of each step.
+    """
+    start = time.perf_counter()
+    model.fit(X_train)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    scores = score(model, X_test)
+    return scores, fit_seconds, time.perf_counter() - start
 
 
 def score_variants(model: Model, name: str, X: np.ndarray) -> tuple[dict, dict]:
