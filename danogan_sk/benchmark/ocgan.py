@@ -27,7 +27,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..nn import ConvCritic, ConvEncoder, ConvGenerator, build_local
-from .baselines import _batches, _chunked, _ConvBaseline, _per_sample_mse, _scaled, build_seeded
+from ..training import shuffled_batches
+from .baselines import _chunked, _ConvBaseline, _per_sample_mse, _scaled, build_seeded
 
 __all__ = ["OCGAN"]
 
@@ -97,7 +98,7 @@ class OCGAN(_ConvBaseline):
         }
         self.history_ = []
         for _ in range(self.epochs):
-            for rows in _batches(len(data), self.batch_size, generator):
+            for rows in shuffled_batches(len(data), self.batch_size, generator):
                 self.history_.append(self._step(data[rows], optimizers, generator))
         self.encoder_.eval()
         self.decoder_.eval()
