@@ -43,11 +43,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
+from torch import Tensor
 
 from danogan_sk import DAnoGANDetector
 from danogan_sk.benchmark.methods import RawPixelNN
 from danogan_sk.datasets import leave_one_class_out, load_dataset
-from danogan_sk.memory_bank import MemoryBank, bank_rows, coreset_rows, feature_vectors
+from danogan_sk.memory_bank import MemoryBank, bank_rows, feature_vectors
 from danogan_sk.scoring import anomaly_score, term_spreads
 
 #: Memory-bank settings compared: name -> (metric, n_neighbors, pool, rows, sampling).
@@ -63,6 +64,54 @@ BANKS = {
 }
 #: (critic_weight, neighbor_weight) of the combinations with the pixel error taking the rest.
 WEIGHTS = ((0.0, 1.0), (0.25, 0.75), (0.5, 0.5), (0.25, 0.5))
+
+
+#: Dimension of the random projection the coreset search works in.
+_CORESET_DIM = 128
+
+
+def coreset_rows(vectors: Tensor, size: int, seed: int) -> np.ndarray:
+    """``size`` rows that cover ``vectors`` well: greedy k-center selection.
+
+    Starting from a random row, each step adds the row farthest from the
+    rows chosen so far, so that every row ends up close to a chosen one
+    (PatchCore's coreset subsampling). Distances are measured in a random
+    projection to at most 128 dimensions, which preserves them
+    approximately at a fraction of the cost.
+
+    Parameters
+    ----------
+    vectors : Tensor of shape (n, dim)
+        Candidate rows.
+    size : int
+        Rows to choose; all ``n`` when ``size >= n``.
+    seed : int
+        Seed of the first row and of the projection.
+
+    Returns
+    -------
+    ndarray of int, sorted
+
+    Compared with a random subset of the same size on this protocol and not
+    kept: its gain was within the spread between seeds and of opposite
+    signs on MNIST and Fashion-MNIST.
+    """
+    n_samples = len(vectors)
+    if n_samples <= size:
+        return np.arange(n_samples)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    vectors = vectors.float()
+    if vectors.shape[1] > _CORESET_DIM:
+        projection = torch.randn(vectors.shape[1], _CORESET_DIM, generator=generator)
+        vectors = vectors @ projection.to(vectors.device)
+    first = int(torch.randint(n_samples, (1,), generator=generator))
+    chosen = [first]
+    nearest = (vectors - vectors[first]).pow(2).sum(1)
+    for _ in range(size - 1):
+        farthest = int(torch.argmax(nearest))
+        chosen.append(farthest)
+        nearest = torch.minimum(nearest, (vectors - vectors[farthest]).pow(2).sum(1))
+    return np.sort(np.array(chosen))
 
 
 def budget_name(params: dict) -> str:

@@ -89,9 +89,9 @@ class TrainingConfig:
 class BankConfig:
     """The memory bank of critic features, built at ``fit``."""
 
-    memory_bank_size: int = _param(2000, _at_least(0))
+    memory_bank_size: int = _param(5000, _at_least(0))
     n_neighbors: int = _param(1, _at_least(1))
-    neighbor_metric: str = _param("cosine", StrOptions(set(METRICS)))
+    neighbor_metric: str = _param("euclidean", StrOptions(set(METRICS)))
     feature_pool: int | None = _param(None, _at_least(1), None)
 
 
@@ -100,8 +100,8 @@ class ScoreConfig:
     """How the score terms combine, and the threshold: act at scoring time, no refit needed."""
 
     alpha: float = _param(0.0, _UNIT)
-    critic_weight: float = _param(0.5, _UNIT)
-    neighbor_weight: float = _param(0.0, _UNIT)
+    critic_weight: float = _param(0.25, _UNIT)
+    neighbor_weight: float = _param(0.75, _UNIT)
     scale_terms: bool = _param(True, "boolean")
     contamination: float = _param(0.1, Interval(Real, 0, 0.5, closed="right"))
 

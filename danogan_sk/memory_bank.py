@@ -22,13 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["METRICS", "SAMPLINGS", "MemoryBank", "bank_rows", "coreset_rows", "feature_vectors"]
-
-#: How a bank chooses its rows when the training set is larger than it:
-#: ``"random"`` or ``"coreset"`` (greedy k-center, as PatchCore does).
-SAMPLINGS = ("random", "coreset")
-#: Dimension of the random projection the coreset search works in.
-_CORESET_DIM = 128
+__all__ = ["METRICS", "MemoryBank", "bank_rows", "feature_vectors"]
 
 # Relative squared distance under which a bank row is the query itself.
 _SAME_SAMPLE = 1e-5
@@ -89,52 +83,6 @@ def bank_rows(n_samples: int, size: int, seed: int) -> np.ndarray:
     if n_samples <= size:
         return np.arange(n_samples)
     return np.sort(np.random.default_rng(seed).choice(n_samples, size=size, replace=False))
-
-
-def coreset_rows(vectors: Tensor, size: int, seed: int) -> np.ndarray:
-    """``size`` rows that cover ``vectors`` well: greedy k-center selection.
-
-    Starting from a random row, each step adds the row farthest from the
-    rows chosen so far, so that every row ends up close to a chosen one
-    (PatchCore's coreset subsampling). Distances are measured in a random
-    projection to at most 128 dimensions, which preserves them
-    approximately at a fraction of the cost.
-
-    Parameters
-    ----------
-    vectors : Tensor of shape (n, dim)
-        Candidate rows.
-    size : int
-        Rows to choose; all ``n`` when ``size >= n``.
-    seed : int
-        Seed of the first row and of the projection.
-
-    Returns
-    -------
-    ndarray of int, sorted
-
-    Examples
-    --------
-    >>> points = torch.tensor([[0.0], [0.1], [5.0], [5.1], [10.0]])
-    >>> [round(float(points[row, 0]) / 5) for row in coreset_rows(points, 3, seed=0)]  # near 0, 5, 10
-    [0, 1, 2]
-    """
-    n_samples = len(vectors)
-    if n_samples <= size:
-        return np.arange(n_samples)
-    generator = torch.Generator(device="cpu").manual_seed(seed)
-    vectors = vectors.float()
-    if vectors.shape[1] > _CORESET_DIM:
-        projection = torch.randn(vectors.shape[1], _CORESET_DIM, generator=generator)
-        vectors = vectors @ projection.to(vectors.device)
-    first = int(torch.randint(n_samples, (1,), generator=generator))
-    chosen = [first]
-    nearest = (vectors - vectors[first]).pow(2).sum(1)
-    for _ in range(size - 1):
-        farthest = int(torch.argmax(nearest))
-        chosen.append(farthest)
-        nearest = torch.minimum(nearest, (vectors - vectors[farthest]).pow(2).sum(1))
-    return np.sort(np.array(chosen))
 
 
 @dataclass
