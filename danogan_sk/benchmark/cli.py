@@ -3,7 +3,7 @@
 Example::
 
     danogan bench --dataset mnist --classes 0 3 --methods "raw-pixel 1-NN" KNN D-AnoGAN \\
-        --seeds 0 --epochs 3 --max-train 10000 --out bench/mnist
+        --seeds 0 --epochs 3 --max-train 10000 --out bench/mnist --n-jobs 2
 """
 
 from __future__ import annotations
@@ -47,12 +47,22 @@ def add_bench_parser(subparsers) -> None:
     parser.add_argument("--wheel-size", type=int, default=32, help="Wheel image side")
     parser.add_argument("--wheel-per-manifold", type=int, default=250)
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
+    parser.add_argument(
+        "--n-jobs", type=int, default=1,
+        help="runs at a time (joblib; -1: every core), each with cores // N torch threads; "
+             "with --threads fixed, results do not depend on it",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="torch threads of every run (default: cores // N with --n-jobs N); a GAN trained "
+             "with other threads rounds differently, so fix it to compare runs across --n-jobs",
+    )
     parser.set_defaults(func=run_bench)
 
 
 def run_bench(args: argparse.Namespace) -> int:
     from ..cli import output_folder
-    from .data import Budget, load_pool
+    from .data import Budget, PoolLoader
     from .harness import run_benchmark
     from .methods import METHODS
     from .tables import write_results
@@ -69,8 +79,9 @@ def run_bench(args: argparse.Namespace) -> int:
         output_folder(args.out),
         budget,
         classes,
-        pool_loader=lambda seed: load_pool(args.dataset, seed, args.data_home, args.wheel_size,
-                                           args.wheel_per_manifold),
+        pool_loader=PoolLoader(args.dataset, args.data_home, args.wheel_size, args.wheel_per_manifold),
+        n_jobs=args.n_jobs,
+        threads=args.threads,
     )
     written = write_results(records, args.out)
     if not args.no_figures:
