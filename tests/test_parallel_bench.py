@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from danogan_sk.benchmark import METHODS, Budget, Method, harness, run_benchmark
 from danogan_sk.benchmark.dagan import DAnoGANModel
 from danogan_sk.benchmark.data import PoolLoader
 from danogan_sk.benchmark.methods import RawPixelNN
+from danogan_sk.cli import main
 
 #: Wheel at its smallest: 20 images per manifold, one task per seed.
 WHEEL = PoolLoader("wheel", wheel_per_manifold=20)
@@ -76,11 +79,37 @@ def test_a_failing_run_leaves_valid_results_and_a_rerun_completes_the_grid(tmp_p
 
 
 def test_cli_bench_takes_n_jobs_and_threads(tmp_path, capsys):
-    from danogan_sk.cli import main
-
     args = ["bench", "--dataset", "wheel", "--methods", "raw-pixel 1-NN", "IForest", "--seeds", "0",
             "--wheel-per-manifold", "12", "--out", str(tmp_path), "--no-figures",
             "--n-jobs", "2", "--threads", "1"]
     assert main(args) == 0
     assert "[2/2, done]" in capsys.readouterr().err
     assert {r["torch_threads"] for r in harness.read_runs(tmp_path)} == {1}
+
+
+def test_a_run_ships_a_loader_not_the_images():
+    cloudpickle = pytest.importorskip("cloudpickle", reason="joblib ships runs with cloudpickle")
+    spec = harness.RunSpec(0, (8, 9), METHODS["KNN"], Budget(epochs=1), WHEEL)
+    shipped = len(cloudpickle.dumps(spec))  # what joblib sends to a worker
+    assert shipped < 20_000 and shipped < WHEEL(0).X.nbytes / 10
+
+
+def test_importing_the_package_imports_no_cluster_engine():
+    code = ("import sys, danogan_sk, danogan_sk.cli, danogan_sk.benchmark; "
+            "print(sorted({'dask', 'distributed', 'ray'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=120)
+    assert result.stdout.strip() == "[]"
+
+
+def test_ray_backend_without_ray_is_a_clear_error(tmp_path, capsys):
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("Ray is installed")
+    args = ["bench", "--dataset", "wheel", "--methods", "KNN", "--out", str(tmp_path),
+            "--backend", "ray"]
+    assert main(args) == 2
+    assert "--backend ray needs Ray, which is not installed" in capsys.readouterr().err
