@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, check_memory, validate_data
 
 from . import __version__
+from .cache_lock import locked
 from .memory_bank import METRICS, MemoryBank, bank_rows, feature_vectors
 from .nn import DAnoGANNetworks, NetworkSpec, contiguous_state, empty_networks, to_fast_layout
 from .scoring import anomaly_score, score_components, term_spreads
@@ -204,7 +205,10 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         parameter that changes training, so that a search over ``alpha`` or
         ``contamination`` trains once per training set. The seed is part of
         the key, so caching needs an integer ``random_state``: with
-        ``None`` the cache is not used and a warning says so.
+        ``None`` the cache is not used and a warning says so. Processes and
+        machines that share the folder (a search on a Dask cluster) train
+        each entry once: a file lock per training makes the others wait
+        and load it.
     checkpoint_dir : str, path or None, default=None
         Folder where the whole training state (networks, optimizers, random
         generator, epoch, history) is saved after every epoch. ``fit`` with
@@ -723,6 +727,9 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
     def _cached(self, train):
         """``train`` through ``memory``; uncached, with a warning, when no fit could reuse it.
 
+        Concurrent fits of the same training in processes that share the
+        cache folder train once: the others wait and load the result.
+
         The seed is part of the cache key, and ``random_state=None`` draws a
         new one at every fit.
         """
@@ -735,7 +742,14 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
                 stacklevel=3,
             )
             return train
-        return check_memory(self.memory).cache(train, ignore=["verbose", "checkpoint"])
+        memory = check_memory(self.memory)
+        ignore = ["verbose", "checkpoint"]
+        cached = memory.cache(train, ignore=ignore)
+        if memory.location is None:
+            return cached
+        # Fits that share the cache folder (GridSearchCV folds on several
+        # workers) wait for one another instead of training the same networks twice.
+        return locked(cached, memory.location, ignore)
 
     def _training_anomaly_scores(self) -> np.ndarray:
         """``A(x)`` of the training data at the current settings, from the terms ``fit`` kept."""
