@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torch.autograd.graph import increment_version
 from torch.nn import functional as F
 
+from . import distributed as ddp
 from .checkpoint import CheckpointError, load_checkpoint, run_fingerprint, save_checkpoint
 from .nn import DAnoGANNetworks, NetworkSpec, build_networks, contiguous_state, to_fast_layout
 
@@ -364,6 +365,11 @@ def _draw_step(nets: DAnoGANNetworks, real: Tensor, generator: torch.Generator) 
     return _StepDraws(cluster, z * 2 - 1, _interpolation_weights(real, generator))
 
 
+def _shard_draws(draws: _StepDraws) -> _StepDraws:
+    """This process's share of a step's draws (all of them in a single process)."""
+    return _StepDraws(ddp.shard(draws.cluster), ddp.shard(draws.z), ddp.shard(draws.eps))
+
+
 def _critic_step(
     nets: DAnoGANNetworks, opt: _Optimizers, real: Tensor, fake: Tensor, eps: Tensor, config: TrainingConfig, log: _EpochLog
 ) -> Tensor:
@@ -373,6 +379,7 @@ def _critic_step(
     )
     opt.critic.zero_grad(set_to_none=True)
     loss_d.backward()
+    ddp.average_parameter_gradients(list(nets.critic.parameters()))
     _step(opt.critic)
     log.add(critic_loss=loss_d, wasserstein=wasserstein, gradient_penalty=penalty)
     return real_features
@@ -389,16 +396,20 @@ def _update_step(
 ) -> None:
     """A critic step, then one update of the generators, encoders, classifier and bandit."""
     draws = _draw_step(nets, real, generator)
+    all_clusters = draws.cluster
+    real, draws = ddp.shard(real), _shard_draws(draws)
     fake = nets.generate(draws.z, draws.cluster)
     real_features = _critic_step(nets, opt, real, fake, draws.eps, config, log)
 
     # Generators and classifier share one forward through the updated critic.
+    # The classifier sees the whole batch's features (its BatchNorm statistics).
     value_fake, features_fake = nets.critic(fake)
-    cross_entropy = F.cross_entropy(nets.classifier(features_fake), draws.cluster)
+    cross_entropy = F.cross_entropy(nets.classifier(ddp.gather_rows(features_fake)), all_clusters)
     loss_g = -value_fake.mean() + config.classifier_weight * cross_entropy
     gen_params = list(nets.generators.parameters())
     cls_params = list(nets.classifier.parameters())
     grads_g = torch.autograd.grad(loss_g, gen_params, retain_graph=True, allow_unused=True)
+    grads_g = ddp.average_gradients(grads_g)
     grads_c = torch.autograd.grad(cross_entropy, cls_params)
     _step(opt.generator, gen_params, grads_g)
     _step(opt.classifier, cls_params, grads_c)
@@ -407,6 +418,7 @@ def _update_step(
     loss_e = (nets.encode(fake.detach(), draws.cluster) - draws.z).pow(2).mean()
     opt.encoder.zero_grad(set_to_none=True)
     loss_e.backward()
+    ddp.average_parameter_gradients(list(nets.encoders.parameters()))
     _step(opt.encoder)
     log.add(generator_loss=loss_g, encoder_loss=loss_e, classifier_loss=cross_entropy)
 
@@ -416,7 +428,7 @@ def _update_step(
         # the statistics of the fake batches the classifier trains on.
         with torch.no_grad():
             nets.classifier.eval()
-            real_probs = torch.softmax(nets.classifier(real_features), dim=1).mean(0)
+            real_probs = ddp.average_(torch.softmax(nets.classifier(real_features), dim=1).mean(0))
             nets.classifier.train()
         loss_b = bandit_loss(nets.bandit_logits, real_probs, entropy_weight)
         opt.bandit.zero_grad(set_to_none=True)
@@ -447,7 +459,8 @@ def _phase1_steps(
         reals = reals[1:]
     if not reals:
         return
-    draws = [_draw_step(nets, real, generator) for real in reals]
+    draws = [_shard_draws(_draw_step(nets, real, generator)) for real in reals]
+    reals = [ddp.shard(real) for real in reals]
     with torch.no_grad():
         fakes = nets.generate(torch.cat([d.z for d in draws]), torch.cat([d.cluster for d in draws]))
     for real, fake, step_draws in zip(reals, fakes.split([len(d.z) for d in draws]), draws):
@@ -532,7 +545,7 @@ def _phase1_epoch(run: _Run, X: Tensor, check_each_step: bool) -> dict[str, floa
             done += length
     except FloatingPointError as exc:
         raise _diverged("phase 1", run.phase1_epoch, str(exc)) from None
-    record = log.means()
+    record = ddp.mean_record(log.means())
     record["reconstruction_error"] = reconstruction_error(nets, X[run.monitor_rows])
     record["entropy_weight"] = entropy_weight_at(run.bandit_step, config, total_bandit_steps)
     _check_finite(record, "phase 1", run.phase1_epoch)
@@ -548,19 +561,20 @@ def _xzx_epoch(run: _Run, X: Tensor, check_each_step: bool) -> dict[str, float]:
     batch_size = min(run.config.batch_size, X.shape[0])
     log = _EpochLog(check_each_step)
     for indices in _batches(X.shape[0], batch_size, run.generator, X.device):
-        real = X[indices]
+        real = X[ddp.shard(indices)]
         with torch.no_grad():
             cluster = nets.classifier(nets.critic.features(real)).argmax(dim=1)
         reconstruction = nets.generate(nets.encode(real, cluster), cluster)
         loss = (reconstruction - real).pow(2).mean()
         run.xzx_optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        ddp.average_parameter_gradients(list(nets.encoders.parameters()))
         _step(run.xzx_optimizer)
         try:
             log.add(xzx_loss=loss)
         except FloatingPointError as exc:
             raise _diverged("xzx", run.xzx_epoch, str(exc)) from None
-    record = log.means()
+    record = ddp.mean_record(log.means())
     _check_finite(record, "xzx", run.xzx_epoch)
     return record
 
@@ -676,6 +690,7 @@ def fit_networks(
     (1, 2)
     """
     data = torch.as_tensor(X, dtype=torch.float32, device=torch.device(device))
+    ddp.check_replicas(data, min(config.batch_size, data.shape[0]))
     run = _Run(data, spec, config, seed)
     save = lambda: None  # noqa: E731
     if checkpoint is not None:
