@@ -85,27 +85,34 @@ def gather_rows(rows: Tensor) -> Tensor:
     return _GatherRows.apply(rows)
 
 
-def average_gradients(grads: Sequence[Tensor | None]) -> list[Tensor | None]:
-    """The mean of each gradient over the processes, in one collective call (``None`` kept)."""
+def average_gradients(grads: Sequence[Tensor | None], params: Sequence[Tensor]
+                      ) -> list[Tensor | None]:
+    """The mean of each parameter's gradient over the processes, in one collective call.
+
+    A gradient is ``None`` where a process did not use the parameter (a
+    generator none of its rows were drawn from); it counts as zero there, and
+    stays ``None`` only if no process used it, as in one process on the
+    whole batch.
+    """
     size = world_size()
     if size == 1:
         return list(grads)
-    present = [g for g in grads if g is not None]
-    if not present:
-        return list(grads)
-    flat = torch.cat([g.reshape(-1) for g in present])
+    filled = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
+    used = torch.tensor([g is not None for g in grads], dtype=filled[0].dtype,
+                        device=filled[0].device)
+    flat = torch.cat([g.reshape(-1) for g in filled] + [used])
     torch.distributed.all_reduce(flat)
-    flat /= size
-    means = iter(flat.split([g.numel() for g in present]))
-    return [None if g is None else next(means).view(g.shape) for g in grads]
+    used = (flat[-len(filled):] > 0).tolist()
+    means = (flat[: -len(filled)] / size).split([g.numel() for g in filled])
+    return [mean.view(p.shape) if anyone else None for mean, p, anyone in zip(means, params, used)]
 
 
 def average_parameter_gradients(params: Sequence[Tensor]) -> None:
-    """Replace each parameter's ``.grad`` with its mean over the processes."""
+    """Replace each parameter's ``.grad`` with its mean over the processes (see :func:`average_gradients`)."""
     if world_size() == 1:
         return
-    params = [p for p in params if p.grad is not None]
-    for param, grad in zip(params, average_gradients([p.grad for p in params])):
+    params = list(params)
+    for param, grad in zip(params, average_gradients([p.grad for p in params], params)):
         param.grad = grad
 
 

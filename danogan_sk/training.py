@@ -409,7 +409,7 @@ def _update_step(
     gen_params = list(nets.generators.parameters())
     cls_params = list(nets.classifier.parameters())
     grads_g = torch.autograd.grad(loss_g, gen_params, retain_graph=True, allow_unused=True)
-    grads_g = ddp.average_gradients(grads_g)
+    grads_g = ddp.average_gradients(grads_g, gen_params)
     grads_c = torch.autograd.grad(cross_entropy, cls_params)
     _step(opt.generator, gen_params, grads_g)
     _step(opt.classifier, cls_params, grads_c)
