@@ -388,6 +388,15 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         self : DAnoGANDetector
             The fitted detector.
 
+        Notes
+        -----
+        Under an initialised ``torch.distributed`` group (``torchrun``), every
+        process must call ``fit`` with the same ``X``; each trains on its
+        share of every batch (``batch_size`` is the whole batch, a multiple of
+        the number of processes) and all end with the same detector, the one
+        a single process fits up to float rounding. See the "Scaling out"
+        page of the documentation.
+
         Examples
         --------
         >>> import numpy as np

@@ -53,7 +53,8 @@ def add_bench_parser(subparsers) -> None:
         "--n-jobs", type=int, default=None,
         help="runs at a time (joblib; -1: every core or every cluster worker), each with "
              "cores // N torch threads; with --threads fixed, results do not depend on it "
-             "(default: 1, or -1 with --backend dask or ray)",
+             "(default: 1, or -1: every worker, with --backend dask or ray; there a positive N "
+             "also sets cores // N threads from this machine's cores unless --threads is given)",
     )
     parser.add_argument(
         "--backend", choices=BACKENDS, default="loky",

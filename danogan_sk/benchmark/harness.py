@@ -335,10 +335,15 @@ def _label(dataset: str, task_name: str, method: str, seed: int) -> str:
 
 def _grid(methods: Sequence[str], seeds: Sequence[int], budget: Budget,
           classes: Sequence[int] | None, loader: Callable[[int], Pool], done: set[tuple]):
-    """``(spec, label, done before)`` of every run, in the order a serial benchmark runs them."""
+    """``(spec, label, done before)`` of every run, in the order a serial benchmark runs them.
+
+    The pool of the first seed lists the tasks (its classes and settings do
+    not depend on the seed); a serial benchmark then runs on it first, so
+    every seed's pool is loaded once.
+    """
     count = 0
+    pool = _pool(loader, seeds[0]) if seeds else None
     for seed in seeds:
-        pool = _pool(loader, seed)
         for tested in task_classes(pool, classes):
             names = [pool.class_names[c] for c in tested]
             for name in methods:
