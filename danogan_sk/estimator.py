@@ -442,6 +442,7 @@ class DAnoGANDetector(OutlierMixin, BaseEstimator):
         self._training_components = self._components(X, validate=False)
         self._term_spreads = term_spreads(self._training_components)
         self._offset_cache = None
+        _ = self.offset_  # filled now, so scoring at the fitted settings changes no attribute
         return self
 
     def _check_bank_size(self, n_samples: int) -> None:
