@@ -22,6 +22,7 @@ from .config import (
     parameter_constraints,
     parameter_defaults,
 )
+from .cache_lock import locked
 from .inputs import InputMixin, learn_scaling, nested_images
 from .memory_bank import MemoryBank, bank_rows, feature_vectors
 from .nn import DAnoGANNetworks, NetworkSpec, contiguous_state, empty_networks, to_fast_layout
@@ -204,7 +205,10 @@ class DAnoGANDetector(InputMixin, OutlierMixin, BaseEstimator):
         parameter that changes training, so that a search over ``alpha`` or
         ``contamination`` trains once per training set. The seed is part of
         the key, so caching needs an integer ``random_state``: with
-        ``None`` the cache is not used and a warning says so.
+        ``None`` the cache is not used and a warning says so. Processes and
+        machines that share the folder (a search on a Dask cluster) train
+        each entry once: a file lock per training makes the others wait
+        and load it.
     checkpoint_dir : str, path or None, default=None
         Folder where the whole training state (networks, optimizers, random
         generator, epoch, history) is saved after every epoch. ``fit`` with
@@ -297,6 +301,15 @@ class DAnoGANDetector(InputMixin, OutlierMixin, BaseEstimator):
         -------
         self : DAnoGANDetector
             The fitted detector.
+
+        Notes
+        -----
+        Under an initialised ``torch.distributed`` group (``torchrun``), every
+        process must call ``fit`` with the same ``X``; each trains on its
+        share of every batch (``batch_size`` is the whole batch, a multiple of
+        the number of processes) and all end with the same detector, the one
+        a single process fits up to float rounding. See the "Scaling out"
+        page of the documentation.
 
         Examples
         --------
@@ -654,6 +667,9 @@ class DAnoGANDetector(InputMixin, OutlierMixin, BaseEstimator):
     def _cached(self, train):
         """``train`` through ``memory``; uncached, with a warning, when no fit could reuse it.
 
+        Concurrent fits of the same training in processes that share the
+        cache folder train once: the others wait and load the result.
+
         The seed is part of the cache key, and ``random_state=None`` draws a
         new one at every fit.
         """
@@ -666,7 +682,14 @@ class DAnoGANDetector(InputMixin, OutlierMixin, BaseEstimator):
                 stacklevel=3,
             )
             return train
-        return check_memory(self.memory).cache(train, ignore=["verbose", "checkpoint"])
+        memory = check_memory(self.memory)
+        ignore = ["verbose", "checkpoint"]
+        cached = memory.cache(train, ignore=ignore)
+        if memory.location is None:
+            return cached
+        # Fits that share the cache folder (GridSearchCV folds on several
+        # workers) wait for one another instead of training the same networks twice.
+        return locked(cached, memory.location, ignore)
 
     def _training_anomaly_scores(self) -> np.ndarray:
         """``A(x)`` of the training data at the current settings, from the terms ``fit`` kept."""

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from . import distributed as ddp
 from .checkpoint import CheckpointError, load_checkpoint, run_fingerprint
 from .config import TrainingConfig
 from .hooks import (
@@ -166,6 +167,11 @@ def _draw_step(nets: DAnoGANNetworks, real: Tensor, generator: torch.Generator) 
     return _StepDraws(cluster, z * 2 - 1, interpolation_weights(real, generator))
 
 
+def _shard_draws(draws: _StepDraws) -> _StepDraws:
+    """This process's share of a step's draws (all of them in a single process)."""
+    return _StepDraws(ddp.shard(draws.cluster), ddp.shard(draws.z), ddp.shard(draws.eps))
+
+
 def _critic_step(
     nets: DAnoGANNetworks, opt: _Optimizers, real: Tensor, fake: Tensor, eps: Tensor, config: TrainingConfig, log: _EpochLog
 ) -> Tensor:
@@ -175,6 +181,7 @@ def _critic_step(
     )
     opt.critic.zero_grad(set_to_none=True)
     loss_d.backward()
+    ddp.average_parameter_gradients(list(nets.critic.parameters()))
     opt.critic.step()
     log.add(critic_loss=loss_d, wasserstein=wasserstein, gradient_penalty=penalty)
     return real_features
@@ -191,16 +198,20 @@ def _update_step(
 ) -> None:
     """A critic step, then one update of the generators, encoders, classifier and bandit."""
     draws = _draw_step(nets, real, generator)
+    all_clusters = draws.cluster
+    real, draws = ddp.shard(real), _shard_draws(draws)
     fake = nets.generate(draws.z, draws.cluster)
     real_features = _critic_step(nets, opt, real, fake, draws.eps, config, log)
 
     # Generators and classifier share one forward through the updated critic.
+    # The classifier sees the whole batch's features (its BatchNorm statistics).
     value_fake, features_fake = nets.critic(fake)
-    cross_entropy = classifier_loss(nets.classifier(features_fake), draws.cluster)
+    cross_entropy = classifier_loss(nets.classifier(ddp.gather_rows(features_fake)), all_clusters)
     loss_g = generator_loss(value_fake, cross_entropy, config.classifier_weight)
     gen_params = list(nets.generators.parameters())
     cls_params = list(nets.classifier.parameters())
     grads_g = torch.autograd.grad(loss_g, gen_params, retain_graph=True, allow_unused=True)
+    grads_g = ddp.average_gradients(grads_g, gen_params)
     grads_c = torch.autograd.grad(cross_entropy, cls_params)
     opt.generator.step_with(gen_params, grads_g)
     opt.classifier.step_with(cls_params, grads_c)
@@ -209,6 +220,7 @@ def _update_step(
     loss_e = encoder_loss(nets.encode(fake.detach(), draws.cluster), draws.z)
     opt.encoder.zero_grad(set_to_none=True)
     loss_e.backward()
+    ddp.average_parameter_gradients(list(nets.encoders.parameters()))
     opt.encoder.step()
     log.add(generator_loss=loss_g, encoder_loss=loss_e, classifier_loss=cross_entropy)
 
@@ -218,7 +230,7 @@ def _update_step(
         # the statistics of the fake batches the classifier trains on.
         with torch.no_grad():
             nets.classifier.eval()
-            real_probs = torch.softmax(nets.classifier(real_features), dim=1).mean(0)
+            real_probs = ddp.average_(torch.softmax(nets.classifier(real_features), dim=1).mean(0))
             nets.classifier.train()
         loss_b = bandit_loss(nets.bandit_logits, real_probs, entropy_weight)
         opt.bandit.zero_grad(set_to_none=True)
@@ -249,7 +261,8 @@ def _phase1_steps(
         reals = reals[1:]
     if not reals:
         return
-    draws = [_draw_step(nets, real, generator) for real in reals]
+    draws = [_shard_draws(_draw_step(nets, real, generator)) for real in reals]
+    reals = [ddp.shard(real) for real in reals]
     with torch.no_grad():
         fakes = nets.generate(torch.cat([d.z for d in draws]), torch.cat([d.cluster for d in draws]))
     for real, fake, step_draws in zip(reals, fakes.split([len(d.z) for d in draws]), draws):
@@ -334,7 +347,7 @@ def _phase1_epoch(run: _Run, X: Tensor, check_each_step: bool) -> dict[str, floa
             done += length
     except FloatingPointError as exc:
         raise diverged("phase 1", run.phase1_epoch, str(exc)) from None
-    record = log.means()
+    record = ddp.mean_record(log.means())
     record["reconstruction_error"] = reconstruction_error(nets, run.monitor_data())
     record["entropy_weight"] = entropy_weight_at(run.bandit_step, config, total_bandit_steps)
     return record
@@ -344,19 +357,20 @@ def _xzx_epoch(run: _Run, X: Tensor, check_each_step: bool) -> dict[str, float]:
     nets = run.nets
     log = _EpochLog(check_each_step)
     for indices in shuffled_batches(X.shape[0], run.config.batch_size, run.generator):
-        real = X[indices]
+        real = X[ddp.shard(indices)]
         with torch.no_grad():
             cluster = nets.classifier(nets.critic.features(real)).argmax(dim=1)
         reconstruction = nets.generate(nets.encode(real, cluster), cluster)
         loss = xzx_loss(reconstruction, real)
         run.xzx_optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        ddp.average_parameter_gradients(list(nets.encoders.parameters()))
         run.xzx_optimizer.step()
         try:
             log.add(xzx_loss=loss)
         except FloatingPointError as exc:
             raise diverged("xzx", run.xzx_epoch, str(exc)) from None
-    return log.means()
+    return ddp.mean_record(log.means())
 
 
 class _Frozen:
@@ -481,6 +495,7 @@ def fit_networks(
     (1, 2)
     """
     data = torch.as_tensor(X, dtype=torch.float32, device=torch.device(device))
+    ddp.check_replicas(data, min(config.batch_size, data.shape[0]))
     data, validation = _validation_split(data, config.validation_fraction, seed)
     run = _Run(data, spec, config, seed)
     fingerprint = run_fingerprint(X, spec, config, seed)

@@ -58,6 +58,7 @@ ORDERED_PAGES = [
     "datasets",
     "wheel",
     "benchmarks",
+    "scaling",
     "performance",
     "api",
 ]

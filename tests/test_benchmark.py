@@ -336,7 +336,9 @@ def test_a_table_never_averages_budgets_and_untrained_methods_run_once(tmp_path,
     monkeypatch.setattr(harness, "METHODS", {**METHODS, "trained": trained})
     _bench_lines(tmp_path, ["trained", "raw-pixel 1-NN"], Budget(epochs=1))
     lines = _bench_lines(tmp_path, ["trained", "raw-pixel 1-NN"], Budget(epochs=2))
-    assert lines[1].endswith("skipped")  # 1-NN does not train: --epochs does not change it
+    # 1-NN does not train: --epochs does not change it (skipped runs are listed first).
+    assert lines[0].endswith("raw-pixel 1-NN, seed 0: done before, skipped")
+    assert "trained" in lines[1] and not lines[1].endswith("skipped")
     records = harness.read_runs(tmp_path)
     assert [r["method"] for r in records].count("raw-pixel 1-NN") == 1
     write_results(records, tmp_path)

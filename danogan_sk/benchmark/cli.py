@@ -3,7 +3,7 @@
 Example::
 
     danogan bench --dataset mnist --classes 0 3 --methods "raw-pixel 1-NN" KNN D-AnoGAN \\
-        --seeds 0 --epochs 3 --max-train 10000 --out bench/mnist
+        --seeds 0 --epochs 3 --max-train 10000 --out bench/mnist --n-jobs 2
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from .data import DATASETS
+from .engines import BACKENDS
 
 __all__ = ["add_bench_parser"]
 
@@ -53,12 +54,32 @@ def add_bench_parser(subparsers) -> None:
                         help="Wheel image side (default 32 for wheel, 64 for wheel-inspection)")
     parser.add_argument("--wheel-per-manifold", type=int, default=250)
     parser.add_argument("--no-figures", action="store_true", help="skip the figures")
+    parser.add_argument(
+        "--n-jobs", type=int, default=None,
+        help="runs at a time (joblib; -1: every core or every cluster worker), each with "
+             "cores // N torch threads; with --threads fixed, results do not depend on it "
+             "(default: 1, or -1: every worker, with --backend dask or ray; there a positive N "
+             "also sets cores // N threads from this machine's cores unless --threads is given)",
+    )
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="loky",
+        help="joblib backend: loky (processes on this machine), dask or ray (the workers of "
+             "the cluster at --scheduler; they load the data from --data-home themselves)",
+    )
+    parser.add_argument("--scheduler", default=None,
+                        help="address of the Dask or Ray scheduler, e.g. tcp://10.0.0.5:8786")
+    parser.add_argument(
+        "--threads", type=int, default=None,
+        help="torch threads of every run (default: cores // N with --n-jobs N); a GAN trained "
+             "with other threads rounds differently, so fix it to compare runs across --n-jobs",
+    )
     parser.set_defaults(func=run_bench)
 
 
 def run_bench(args: argparse.Namespace) -> int:
     from ..cli import output_folder
-    from .data import Budget, load_pool
+    from .data import Budget, PoolLoader
+    from .engines import joblib_engine
     from .harness import run_benchmark
     from .methods import METHODS
     from .tables import write_results
@@ -68,16 +89,20 @@ def run_bench(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
     classes = None if args.classes == ["all"] else [int(c) for c in args.classes]
     budget = Budget(epochs=args.epochs, seconds=args.seconds, max_train=args.max_train)
-    records = run_benchmark(
-        args.dataset,
-        args.methods,
-        args.seeds,
-        output_folder(args.out),
-        budget,
-        classes,
-        pool_loader=lambda seed: load_pool(args.dataset, seed, args.data_home, args.wheel_size,
-                                           args.wheel_per_manifold),
-    )
+    n_jobs = args.n_jobs if args.n_jobs is not None else (1 if args.backend == "loky" else -1)
+    with joblib_engine(args.backend, args.scheduler):
+        records = run_benchmark(
+            args.dataset,
+            args.methods,
+            args.seeds,
+            output_folder(args.out),
+            budget,
+            classes,
+            pool_loader=PoolLoader(args.dataset, args.data_home, args.wheel_size,
+                                   args.wheel_per_manifold),
+            n_jobs=n_jobs,
+            threads=args.threads,
+        )
     written = write_results(records, args.out)
     if not args.no_figures:
         from .plots import make_figures

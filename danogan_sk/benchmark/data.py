@@ -22,7 +22,8 @@ import numpy as np
 from ..datasets import leave_one_class_out, load_protocol_pool, normal_anomaly_split
 from ..datasets.wheel_benchmarks import WHEEL_BENCHMARKS
 
-__all__ = ["Budget", "Pool", "Task", "DATASETS", "load_pool", "make_tasks", "as_images"]
+__all__ = ["Budget", "Pool", "Task", "DATASETS", "load_pool", "PoolLoader", "make_tasks", "task_classes", "make_task",
+           "as_images"]
 
 DATASETS = ("mnist", "fashion-mnist", *WHEEL_BENCHMARKS)
 
@@ -150,6 +151,29 @@ def load_pool(dataset: str, seed: int, data_home=None, wheel_size: int | None = 
     return Pool(dataset, X, y, [str(c) for c in range(int(y.max()) + 1)])
 
 
+@dataclass(frozen=True)
+class PoolLoader:
+    """:func:`load_pool` with its settings bound: ``loader(seed) -> Pool``.
+
+    Small and picklable, so a worker process or a cluster node can load the
+    images itself (from ``data_home`` as seen from that machine) instead of
+    receiving them with every run.
+
+    Examples
+    --------
+    >>> PoolLoader("wheel", wheel_per_manifold=5)(0).X.shape
+    (50, 32, 32)
+    """
+
+    dataset: str
+    data_home: str | None = None
+    wheel_size: int = 32
+    wheel_per_manifold: int = 250
+
+    def __call__(self, seed: int) -> Pool:
+        return load_pool(self.dataset, seed, self.data_home, self.wheel_size, self.wheel_per_manifold)
+
+
 def make_tasks(pool: Pool, classes: Sequence[int] | None, seed: int,
                max_train: int | None = None) -> Iterator[Task]:
     """The protocol's tasks for ``seed``: one per held-out class, or one for Wheel.
@@ -165,17 +189,39 @@ def make_tasks(pool: Pool, classes: Sequence[int] | None, seed: int,
     max_train : int or None
         Cap on training rows.
     """
+    for tested in task_classes(pool, classes):
+        yield make_task(pool, tested, seed, max_train)
+
+
+def task_classes(pool: Pool, classes: Sequence[int] | None) -> list[tuple[int, ...]]:
+    """The tested class indices of each of the protocol's tasks, without splitting any data.
+
+    Leave-one-class-out: one task per held-out class. Wheel: one task tested
+    against every chosen anomalous manifold.
+
+    Examples
+    --------
+    >>> pool = Pool("toy", np.zeros((3, 2, 2)), np.arange(3), ["a", "b", "c"])
+    >>> task_classes(pool, [0, 2])
+    [(0,), (2,)]
+    """
     if pool.anomaly_classes is None:
-        held_out = list(range(len(pool.class_names))) if classes is None else list(classes)
-        for c in held_out:
-            split = leave_one_class_out(pool.X, pool.y, c, random_state=seed)
-            yield _task(pool, split, [c], max_train)
+        held_out = range(len(pool.class_names)) if classes is None else classes
+        return [(int(c),) for c in held_out]
+    anomalous = list(pool.anomaly_classes)
+    return [tuple(c for c in anomalous if classes is None or c in classes)]
+
+
+def make_task(pool: Pool, tested: Sequence[int], seed: int, max_train: int | None = None) -> Task:
+    """The task that tests ``tested`` (an entry of :func:`task_classes`), split with ``seed``."""
+    if pool.anomaly_classes is None:
+        (held_out,) = tested
+        split = leave_one_class_out(pool.X, pool.y, held_out, random_state=seed)
     else:
         anomalous = list(pool.anomaly_classes)
-        tested = anomalous if classes is None else [c for c in anomalous if c in classes]
         normal = [c for c in range(len(pool.class_names)) if c not in anomalous]
         split = normal_anomaly_split(pool.X, pool.y, normal, anomalous, random_state=seed)
-        yield _task(pool, split, tested, max_train)
+    return _task(pool, split, list(tested), max_train)
 
 
 def _task(pool: Pool, split, tested: list[int], max_train: int | None) -> Task:

@@ -2,7 +2,9 @@
 
 Each finished run appends one JSON line per table row and tested class to
 ``DIR/runs.jsonl`` and saves its test scores (and D-AnoGAN's figure data) to
-``DIR/scores/``; a run whose rows are all in ``runs.jsonl`` under the same
+``DIR/scores/``. Runs may go to worker processes or a cluster
+(:mod:`.parallel`); they send their results back and the calling process
+alone writes them, each run as it finishes. A run whose rows are all in ``runs.jsonl`` under the same
 :func:`run_key` (data set settings, budget, method parameters and package
 versions) is skipped, so an interrupted benchmark continues where it
 stopped, and a changed setting is a new run. AUC and average
@@ -15,18 +17,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from .data import Budget, Pool, Task, make_tasks
+from .data import Budget, Pool, PoolLoader, Task, make_task, task_classes
 from .methods import METHODS, Method, score_variants, timed_fit_and_score
+from .parallel import Progress, run_unordered
 
-__all__ = ["run_benchmark", "read_runs", "evaluate", "run_key", "RUNS_FILE"]
+__all__ = ["run_benchmark", "read_runs", "evaluate", "run_key", "compute_run", "RunSpec",
+           "RunOutput", "RUNS_FILE"]
 
 RUNS_FILE = "runs.jsonl"
 #: Rows of the training data timed to turn a time budget into epochs.
@@ -77,11 +84,17 @@ def _recorded_key(record: dict) -> tuple:
 
 
 def read_runs(out: str | Path) -> list[dict]:
-    """Every record of ``DIR/runs.jsonl`` (an empty list if there is none)."""
+    """Every record of ``DIR/runs.jsonl`` (an empty list if there is none).
+
+    A last line without its newline (the process writing it was killed) is
+    not a record: its run is not done, and runs again.
+    """
     path = Path(out) / RUNS_FILE
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    text = path.read_text()
+    complete = text if text.endswith("\n") else text[: text.rfind("\n") + 1]
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
 def _done(out: Path) -> set[tuple]:
@@ -100,12 +113,12 @@ def _epochs_for(method: Method, seed: int, X: np.ndarray, budget: Budget) -> tup
     return int(np.clip(budget.seconds // per_epoch, 1, budget.epochs)), calibration
 
 
-def _scores_path(out: Path, task: Task, key: tuple) -> Path:
-    """Where a run's scores go; ``key`` is the :func:`run_key` of any of its classes."""
+def _scores_path(task: Task, key: tuple) -> str:
+    """Where a run's scores go, under the results folder; ``key`` is the :func:`run_key` of any of its classes."""
     _, _, method, seed, *settings = key
     digest = hashlib.sha1(json.dumps(settings).encode()).hexdigest()[:8]
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in method)
-    return out / "scores" / f"{task.dataset}_{task.name}_{safe}_seed{seed}_{digest}.npz"
+    return f"scores/{task.dataset}_{task.name}_{safe}_seed{seed}_{digest}.npz"
 
 
 def _jsonable(value):
@@ -116,8 +129,61 @@ def _jsonable(value):
     return repr(value)
 
 
-def _run_one(task: Task, method: Method, seed: int, budget: Budget, out: Path,
-             data: dict) -> list[dict]:
+@dataclass(frozen=True)
+class RunSpec:
+    """One run, small enough to ship to a worker: the worker loads the images itself.
+
+    Attributes
+    ----------
+    seed : int
+        Seed of the split and of the method.
+    tested : tuple of int
+        Class indices the task tests (an entry of :func:`.data.task_classes`).
+    method : Method
+    budget : Budget
+    pool_loader : callable (seed) -> Pool
+        Picklable (:class:`.data.PoolLoader` loads from the data home as the
+        worker sees it).
+    """
+
+    seed: int
+    tested: tuple[int, ...]
+    method: Method
+    budget: Budget
+    pool_loader: Callable[[int], Pool]
+
+
+@dataclass
+class RunOutput:
+    """What a worker sends back: the records and the arrays of the scores file (not yet written)."""
+
+    records: list[dict]
+    scores_file: str
+    arrays: dict[str, np.ndarray]
+    label: str
+
+
+@lru_cache(maxsize=1)
+def _pool(loader: Callable[[int], Pool], seed: int) -> Pool:
+    """``loader(seed)``, kept while a worker runs the tasks of one seed."""
+    return loader(seed)
+
+
+def compute_run(spec: RunSpec) -> RunOutput:
+    """Fit and score one run; writes nothing (the parent does).
+
+    The images come from ``spec.pool_loader`` in the process that runs it,
+    cached while consecutive runs share a seed.
+    """
+    pool = _pool(spec.pool_loader, spec.seed)
+    task = make_task(pool, spec.tested, spec.seed, spec.budget.max_train)
+    return _run_one(task, spec.method, spec.seed, spec.budget, pool.settings)
+
+
+def _run_one(task: Task, method: Method, seed: int, budget: Budget, data: dict) -> RunOutput:
+    import torch
+
+    threads = torch.get_num_threads()
     epochs, calibration = _epochs_for(method, seed, task.X_train, budget)
     model = method.make(seed, epochs)
     (rows, grid), fit_seconds, score_seconds = timed_fit_and_score(
@@ -129,11 +195,10 @@ def _run_one(task: Task, method: Method, seed: int, budget: Budget, out: Path,
     arrays.update({f"alpha:{a}": s for a, s in grid.items()})
     if hasattr(model, "figure_data"):
         arrays.update({f"fig:{k}": v for k, v in model.figure_data(task.X_test, task.y_test).items()})
+    arrays.update({"y_test": task.y_test, **{f"mask:{c}": m for c, m in task.masks.items()}})
     key = run_key(task.dataset, task.classes[0], method, seed, budget, data)
     budget_key, data_key, method_key = key[4:]
-    path = _scores_path(out, task, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, y_test=task.y_test, **{f"mask:{c}": m for c, m in task.masks.items()}, **arrays)
+    scores_file = _scores_path(task, key)
 
     records = []
     for anomaly_class, mask in task.masks.items():
@@ -150,6 +215,7 @@ def _run_one(task: Task, method: Method, seed: int, budget: Budget, out: Path,
                 "fit_seconds": fit_seconds,
                 "score_seconds": score_seconds,
                 "calibration_seconds": calibration,
+                "torch_threads": threads,
                 "epochs": epochs if method.iterative else None,
                 "n_train": int(len(task.X_train)),
                 "n_test": int(mask.sum()),
@@ -161,9 +227,21 @@ def _run_one(task: Task, method: Method, seed: int, budget: Budget, out: Path,
                 "method_key": method_key,
                 "params": params,
                 "alpha_auc": alpha_auc,
-                "scores_file": str(path.relative_to(out)),
+                "scores_file": scores_file,
             })
-    return records
+    return RunOutput(records, scores_file, arrays, _label(task.dataset, task.name, method.name, seed))
+
+
+def _write_run(out: Path, output: RunOutput) -> None:
+    """Save a finished run's scores, then append its records to ``runs.jsonl`` in one write."""
+    path = out / output.scores_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **output.arrays)
+    lines = "".join(json.dumps(record, default=_jsonable) + "\n" for record in output.records)
+    with open(out / RUNS_FILE, "a") as handle:
+        handle.write(lines)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def run_benchmark(
@@ -175,6 +253,8 @@ def run_benchmark(
     classes: Sequence[int] | None = None,
     pool_loader: Callable[[int], Pool] | None = None,
     progress: Callable[[str], None] | None = None,
+    n_jobs: int = 1,
+    threads: int | None = None,
 ) -> list[dict]:
     """Run every method on every task and seed; skip runs already recorded.
 
@@ -193,10 +273,25 @@ def run_benchmark(
         Held-out classes (MNIST, Fashion-MNIST) or anomalous manifolds
         (Wheel) to run; ``None`` for all.
     pool_loader : callable (seed) -> Pool, optional
-        Where the images come from; default :func:`.data.load_pool` of
-        ``dataset`` from the default data home.
+        Where the images come from; default :class:`.data.PoolLoader` of
+        ``dataset`` from the default data home. It is called here to list
+        the tasks, and again by whichever process runs a task: with
+        ``n_jobs != 1`` it must be picklable (by cloudpickle).
     progress : callable (str) -> None, optional
         Receives one line per run; default prints to stderr.
+    n_jobs : int, default=1
+        Runs at a time, through ``joblib.Parallel`` and the active joblib
+        backend (loky processes unless ``joblib.parallel_config`` says
+        otherwise); -1 for every worker of the backend. Each local worker
+        gets ``max(1, cores // n_jobs)`` torch threads unless ``threads``
+        says otherwise. Every run has the seeds it has in a serial
+        benchmark; this process alone writes ``out``, one run at a time as
+        each finishes.
+    threads : int or None
+        Torch threads of every run (recorded as ``torch_threads``). Methods
+        that train with torch round differently with another thread count,
+        and a GAN's weights then drift apart: with ``threads`` fixed, the
+        results do not depend on ``n_jobs``.
 
     Returns
     -------
@@ -207,39 +302,53 @@ def run_benchmark(
     --------
     >>> from danogan_sk.benchmark import run_benchmark, Budget
     >>> run_benchmark("mnist", ["raw-pixel 1-NN", "IForest"], [0], "bench_out",
-    ...               Budget(epochs=1), classes=[0, 1])  # doctest: +SKIP
+    ...               Budget(epochs=1), classes=[0, 1], n_jobs=2)  # doctest: +SKIP
     """
-    from .data import load_pool
-
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ValueError(f"unknown methods {unknown}; choose from {list(METHODS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    loader = pool_loader or (lambda seed: load_pool(dataset, seed))
+    loader = pool_loader or PoolLoader(dataset)
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
-    done = _done(out)
+    to_run = []
+    for spec, label, done in _grid(methods, seeds, budget, classes, loader, _done(out)):
+        if done:
+            say(f"{label}: done before, skipped")
+        else:
+            to_run.append(spec)
+    counter = Progress(len(to_run))
+    for output in run_unordered(compute_run, to_run, n_jobs, threads):
+        _write_run(out, output)
+        first = output.records[0]
+        say(f"{counter.finish()} {output.label}: fit {first['fit_seconds']:.1f} s, "
+            f"score {first['score_seconds']:.1f} s; {_auc_summary(output.records)}")
+    return read_runs(out)
+
+
+def _label(dataset: str, task_name: str, method: str, seed: int) -> str:
+    return f"{dataset} class {task_name}, {method}, seed {seed}"
+
+
+def _grid(methods: Sequence[str], seeds: Sequence[int], budget: Budget,
+          classes: Sequence[int] | None, loader: Callable[[int], Pool], done: set[tuple]):
+    """``(spec, label, done before)`` of every run, in the order a serial benchmark runs them.
+
+    The pool of the first seed lists the tasks (its classes and settings do
+    not depend on the seed); a serial benchmark then runs on it first, so
+    every seed's pool is loaded once.
+    """
     count = 0
+    pool = _pool(loader, seeds[0]) if seeds else None
     for seed in seeds:
-        pool = loader(seed)
-        for task in make_tasks(pool, classes, seed, budget.max_train):
+        for tested in task_classes(pool, classes):
+            names = [pool.class_names[c] for c in tested]
             for name in methods:
                 method = METHODS[name]
-                keys = {run_key(task.dataset, c, method, seed, budget, pool.settings)
-                        for c in task.classes}
+                keys = {run_key(pool.dataset, c, method, seed, budget, pool.settings) for c in names}
                 count += 1
-                label = f"[{count}] {task.dataset} class {task.name}, {name}, seed {seed}"
-                if keys <= done:
-                    say(f"{label}: done before, skipped")
-                    continue
-                records = _run_one(task, method, seed, budget, out, pool.settings)
-                with open(out / RUNS_FILE, "a") as handle:
-                    for record in records:
-                        handle.write(json.dumps(record, default=_jsonable) + "\n")
-                done |= keys
-                say(f"{label}: fit {records[0]['fit_seconds']:.1f} s, "
-                    f"score {records[0]['score_seconds']:.1f} s; {_auc_summary(records)}")
-    return read_runs(out)
+                label = f"[{count}] {_label(pool.dataset, '+'.join(names), name, seed)}"
+                yield RunSpec(seed, tested, method, budget, loader), label, keys <= done
 
 
 def _auc_summary(records: list[dict]) -> str:
