@@ -19,7 +19,8 @@ from danogan_sk.cli import main
 #: Wheel at its smallest: 20 images per manifold, one task per seed.
 WHEEL = PoolLoader("wheel", wheel_per_manifold=20)
 TINY_DANOGAN = Method("D-AnoGAN tiny", lambda seed, epochs: DAnoGANModel(
-    seed, epochs, label="D-AnoGAN tiny", n_generators=2, batch_size=32, memory_bank_size=0), True, "")
+    seed, epochs, label="D-AnoGAN tiny", n_generators=2, batch_size=32, memory_bank_size=0,
+    neighbor_weight=0.0), True, "")
 
 
 def _aucs(records: list[dict]) -> dict[tuple, float]:
