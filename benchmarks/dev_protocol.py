@@ -229,6 +229,20 @@ def summary(records: list[dict], classes: list[int], top: int | None = None) -> 
                   + " | ".join(f"{v:.3f}" for v in per_seed) + " |")
 
 
+def per_class(records: list[dict], variants: list[str]) -> None:
+    """AUC per held-out class (mean over seeds) of ``variants`` beside the raw-pixel 1-NN."""
+    names = [*variants, "raw-pixel 1-NN"]
+    for budget in sorted({r["budget"] for r in records}):
+        rows = [r for r in records if r["budget"] == budget]
+        print(f"\n{rows[0]['dataset']}, {budget}: AUC per held-out class, mean over seeds\n")
+        print("| class | " + " | ".join(names) + " |")
+        print("|---|" + "---:|" * len(names))
+        for anomaly_class in sorted({r["class"] for r in rows}):
+            of_class = [r for r in rows if r["class"] == anomaly_class]
+            print(f"| {anomaly_class} | "
+                  + " | ".join(f"{np.mean([r['auc'][n] for r in of_class]):.3f}" for n in names) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
@@ -244,12 +258,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="results folder")
     parser.add_argument("--summary", action="store_true", help="only print the summary of --out")
     parser.add_argument("--top", type=int, default=None, help="rows of the summary (default: all)")
+    parser.add_argument("--per-class", nargs="+", default=None, metavar="VARIANT",
+                        help="instead of the summary, these variants' AUC per held-out class")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.summary:
         run(args, json.loads(args.params), args.out)
-    summary(read_aucs(args.out), args.classes, args.top)
+    records = read_aucs(args.out)
+    if args.per_class:
+        per_class(records, args.per_class)
+    else:
+        summary(records, args.classes, args.top)
 
 
 if __name__ == "__main__":

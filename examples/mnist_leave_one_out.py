@@ -61,9 +61,12 @@ print(f"ROC AUC of the reconstruction error (alpha=0): {roc_auc_score(y_test, pa
 print(f"ROC AUC of the KL term (alpha=1): {roc_auc_score(y_test, parts['kl']):.3f}")
 print(f"ROC AUC of the critic-feature error: {roc_auc_score(y_test, parts['feature_mse']):.3f}")
 print(f"ROC AUC of the critic term -D(x): {roc_auc_score(y_test, parts['critic']):.3f}")
+print(f"ROC AUC of the memory-bank distance: {roc_auc_score(y_test, parts['neighbor']):.3f}")
 # The detector's default score, from the same networks: no refit.
-detector.set_params(alpha=0.0, critic_weight=0.5, scale_terms=True)
-print(f"ROC AUC (default score: pixel error + critic, scaled): "
+defaults = DAnoGANDetector().get_params()
+detector.set_params(**{name: defaults[name] for name in ("alpha", "critic_weight", "neighbor_weight",
+                                                        "scale_terms")})
+print(f"ROC AUC (default score: critic + memory-bank distance, scaled): "
       f"{roc_auc_score(y_test, -detector.score_samples(X_test)):.3f}")
 
 # Which digits each generator covers: the classifier routes every training

@@ -7,8 +7,8 @@ encoders and critic). Each feature is mapped from its training range to
 
 The data: 569 tumours described by 30 features, 357 benign and 212
 malignant. The benign ones are normal and train the detector; a validation
-set of benign and malignant tumours picks the score weights ``alpha`` and
-``critic_weight`` (on this data the classifier's KL term carries little
+set of benign and malignant tumours picks the score weights ``alpha``,
+``critic_weight`` and ``neighbor_weight`` (on this data the classifier's KL term carries little
 signal, and ``alpha=0.9``, the thesis's value for images, is a poor
 choice); a separate test set reports the result. Scikit-learn's ``IsolationForest`` and
 ``LocalOutlierFactor`` run on the same split for comparison. Run with ``DANOGAN_FAST=1`` for a seconds-long smoke run.
@@ -50,21 +50,23 @@ detector = DAnoGANDetector(
     random_state=0,
 ).fit(X_train)
 
-# alpha (KL term against pixel error) and critic_weight (critic term against
-# both) act at scoring time: try a grid on the validation set (no refit),
-# keep the best pair, and report it on the test set.
-print("alpha  critic_weight  validation ROC AUC")
+# alpha (KL term against pixel error), critic_weight (critic term) and
+# neighbor_weight (memory-bank distance) act at scoring time: try a grid on
+# the validation set (no refit), keep the best, and report it on the test set.
+print("alpha  critic_weight  neighbor_weight  validation ROC AUC")
 validation_auc = {}
-for critic_weight in (0.0, 0.5, 1.0):
+for critic_weight, neighbor_weight in ((0.0, 0.0), (0.5, 0.0), (1.0, 0.0), (0.25, 0.75), (0.0, 1.0)):
     for alpha in (0.0, 0.5, 0.9):
-        detector.set_params(alpha=alpha, critic_weight=critic_weight)
-        validation_auc[alpha, critic_weight] = roc_auc_score(y_val, detector.score_samples(X_val))
-        print(f"{alpha:<6} {critic_weight:<14} {validation_auc[alpha, critic_weight]:.3f}")
-best_alpha, best_critic_weight = max(validation_auc, key=validation_auc.get)
-detector.set_params(alpha=best_alpha, critic_weight=best_critic_weight)
+        settings = dict(alpha=alpha, critic_weight=critic_weight, neighbor_weight=neighbor_weight)
+        detector.set_params(**settings)
+        validation_auc[tuple(settings.items())] = roc_auc_score(y_val, detector.score_samples(X_val))
+        print(f"{alpha:<6} {critic_weight:<14} {neighbor_weight:<16} "
+              f"{validation_auc[tuple(settings.items())]:.3f}")
+best = dict(max(validation_auc, key=validation_auc.get))
+detector.set_params(**best)
 # score_samples and decision_function: higher = more normal (class +1).
-print(f"ROC AUC D-AnoGAN on the test set (alpha={best_alpha}, critic_weight={best_critic_weight}, "
-      f"chosen on validation): {roc_auc_score(y_test, detector.score_samples(X_test)):.3f}")
+print(f"ROC AUC D-AnoGAN on the test set ({best}, chosen on validation): "
+      f"{roc_auc_score(y_test, detector.score_samples(X_test)):.3f}")
 
 forest = IsolationForest(random_state=0).fit(X_train)
 print(f"ROC AUC IsolationForest: {roc_auc_score(y_test, forest.score_samples(X_test)):.3f}")
