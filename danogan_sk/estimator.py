@@ -325,7 +325,8 @@ class DAnoGANDetector(InputMixin, OutlierMixin, BaseEstimator):
         self.image_shape_ = self._resolve_image_shape(X)
         X = self._validate_rows(X, reset=True)
         self._check_bank_size(len(X))
-        _check_score_weights(self.critic_weight, self.neighbor_weight)
+        # Before training, which a score the settings cannot give would waste.
+        self._check_score_settings(has_bank=self.memory_bank_size > 0)
         device = _resolve_device(self.device)
         self.data_min_, self.data_range_ = learn_scaling(X, per_feature=self.image_shape_ is None)
         input_shape = self.image_shape_ or (X.shape[1],)
@@ -375,6 +376,20 @@ class DAnoGANDetector(InputMixin, OutlierMixin, BaseEstimator):
             )
         return state
 
+    def _check_score_settings(self, has_bank: bool) -> None:
+        """The score weights sum to at most 1, and a ``neighbor`` term has a bank to read."""
+        if self.critic_weight + self.neighbor_weight > 1.0 + 1e-9:  # rounding of e.g. 0.3 + 0.7
+            raise ValueError(
+                f"critic_weight + neighbor_weight must be at most 1 (the rest weighs eq. 5.1's "
+                f"terms), got {self.critic_weight} + {self.neighbor_weight}."
+            )
+        if self.neighbor_weight and not has_bank:
+            raise ValueError(
+                f"neighbor_weight={self.neighbor_weight} needs a memory bank, but "
+                "memory_bank_size=0 keeps none; use memory_bank_size > 0 or set "
+                "neighbor_weight=0."
+            )
+
     def _check_bank_size(self, n_samples: int) -> None:
         """Fail before training when the bank could not hold ``n_neighbors`` + 1 rows."""
         bank_size = min(self.memory_bank_size, n_samples)
@@ -412,9 +427,10 @@ class DAnoGANDetector(InputMixin, OutlierMixin, BaseEstimator):
             [-1, 1] scale); ``kl``: ``KL(C(x) || C(x_hat))`` of the cluster
             distributions; ``feature_mse``: squared error between critic
             features of query and reconstruction; ``critic``: ``-D(x)``, the
-            critic's value of the query negated; ``cluster``: the generator
-            each query was routed to. Raw values: ``scale_terms`` does not
-            apply here.
+            critic's value of the query negated; ``neighbor``: distance of the
+            query's critic features to the nearest rows of the memory bank
+            (absent without a bank); ``cluster``: the generator each query
+            was routed to. Raw values: ``scale_terms`` does not apply here.
 
         Examples
         --------
@@ -646,13 +662,7 @@ class DAnoGANDetector(InputMixin, OutlierMixin, BaseEstimator):
         # The scoring-time parameters may be changed with set_params after
         # fit, which does not validate them.
         self._validate_params()
-        _check_score_weights(self.critic_weight, self.neighbor_weight)
-        if self.neighbor_weight and self.memory_bank_ is None:
-            raise ValueError(
-                f"neighbor_weight={self.neighbor_weight} needs a memory bank, but this detector "
-                "was fitted with memory_bank_size=0; refit with memory_bank_size > 0 or set "
-                "neighbor_weight=0."
-            )
+        self._check_score_settings(has_bank=self.memory_bank_ is not None)
         spreads = self._term_spreads if self.scale_terms else None
         return anomaly_score(
             components,
@@ -741,14 +751,6 @@ class DAnoGANDetector(InputMixin, OutlierMixin, BaseEstimator):
             if state.get("memory_bank_") is not None:
                 state["memory_bank_"] = state["memory_bank_"].to(device)
         super().__setstate__(state)
-
-
-def _check_score_weights(critic_weight: float, neighbor_weight: float) -> None:
-    if critic_weight + neighbor_weight > 1.0 + 1e-9:  # rounding of e.g. 0.3 + 0.7
-        raise ValueError(
-            f"critic_weight + neighbor_weight must be at most 1 (the rest weighs eq. 5.1's "
-            f"terms), got {critic_weight} + {neighbor_weight}."
-        )
 
 
 def _load_networks(spec: NetworkSpec, state_dict: dict, device: torch.device) -> DAnoGANNetworks:

@@ -156,13 +156,12 @@ class MemoryBank:
         Tensor of shape (n,)
         """
         queries = feature_vectors(features, self.pool, self.metric)
+        query_norms = queries.pow(2).sum(1, keepdim=True)
         squared = (
-            queries.pow(2).sum(1, keepdim=True)
-            + self.vectors.pow(2).sum(1)
-            - 2.0 * (queries @ self.vectors.T)
+            query_norms + self.vectors.pow(2).sum(1) - 2.0 * (queries @ self.vectors.T)
         ).clamp_min_(0.0)
         nearest = torch.topk(squared, self.n_neighbors + 1, dim=1, largest=False).values
-        itself = nearest[:, :1] <= _SAME_SAMPLE * queries.pow(2).sum(1, keepdim=True)
+        itself = nearest[:, :1] <= _SAME_SAMPLE * query_norms
         kept = torch.where(itself, nearest[:, 1:], nearest[:, :-1])
         # Unit vectors for "cosine": 1 - cos(q, b) = |q - b|^2 / 2.
         distances = kept / 2.0 if self.metric == "cosine" else kept.sqrt()

@@ -77,10 +77,10 @@ def score_components(
         "mse": (x - rec.reconstruction).pow(2).flatten(1).mean(1),
         "kl": (log_q.exp() * (log_q - log_r)).sum(1),
         "feature_mse": (rec.features - features_rec).pow(2).flatten(1).mean(1),
+        "critic": -nets.critic.value_from_features(rec.features),
     }
     if bank is not None:
         components["neighbor"] = bank.distance(rec.features)
-    components["critic"] = -nets.critic.value_from_features(rec.features)
     components["cluster"] = rec.cluster
     return components
 

@@ -141,6 +141,8 @@ def test_bad_bank_settings_fail_before_training(images):
         DAnoGANDetector(memory_bank_size=5, n_neighbors=5, **TINY).fit(X)
     with pytest.raises(ValueError, match="critic_weight \\+ neighbor_weight"):
         DAnoGANDetector(**dict(TINY, critic_weight=0.7, neighbor_weight=0.7)).fit(X)
+    with pytest.raises(ValueError, match="needs a memory bank"):
+        DAnoGANDetector(**dict(TINY, memory_bank_size=0, neighbor_weight=0.5)).fit(X)
 
 
 def test_offset_is_computed_once_per_change_of_the_score_settings(images, fitted, monkeypatch):
