@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from . import distributed as ddp
 from .checkpoint import CheckpointError, load_checkpoint, run_fingerprint

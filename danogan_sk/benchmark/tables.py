@@ -14,7 +14,6 @@ is in italics and never in bold.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
