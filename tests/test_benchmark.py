@@ -105,6 +105,23 @@ def test_time_budget_sets_epochs_from_a_timed_epoch():
     assert harness._epochs_for(method, 0, X, Budget(epochs=7, seconds=1e6))[0] == 7
 
 
+def test_time_budget_counts_a_fit_s_fixed_cost_once(monkeypatch):
+    # A method paying 0.2 s once per fit and 0.02 s per epoch and 1,024 rows:
+    # on 4,096 rows a 2.04 s budget holds (2.04 - 4 * 0.2) / (4 * 0.02) = 15.5 epochs.
+    # Timing one whole epoch would have counted the fixed cost every epoch (2 epochs).
+    fit_seconds = lambda method, seed, epochs, X: 0.2 + 0.02 * epochs * len(X) / 1024  # noqa: E731
+    monkeypatch.setattr(harness, "_fit_seconds", fit_seconds)
+    method = Method("slow", lambda seed, epochs: _Brightness(1.0), True, "")
+    X = np.zeros((4096, 1, 2, 2), dtype=np.float32)
+    assert harness._epochs_for(method, 0, X, Budget(epochs=100, seconds=2.04))[0] == 15
+    assert harness._epochs_for(method, 0, X, Budget(epochs=10, seconds=2.04))[0] == 10
+
+
+def test_a_new_epoch_timing_rule_makes_time_budgets_new_runs():
+    assert "epoch_timing" in Budget(epochs=5, seconds=60.0).key
+    assert "epoch_timing" not in Budget(epochs=5).key
+
+
 def test_validation_alpha_balances_the_spreads():
     comps = {"mse": np.linspace(0, 4, 9), "kl": np.linspace(0, 1, 9), "critic": np.zeros(9)}
     assert validation_alpha(comps) == pytest.approx(0.8)

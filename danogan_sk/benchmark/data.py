@@ -26,6 +26,9 @@ __all__ = ["Budget", "Pool", "Task", "DATASETS", "load_pool", "PoolLoader", "mak
            "as_images"]
 
 DATASETS = ("mnist", "fashion-mnist", *WHEEL_BENCHMARKS)
+#: How a time budget becomes epochs (part of its key): one more epoch's cost
+#: apart from the once-per-fit cost, timed on fits of 1 and 3 epochs.
+EPOCH_TIMING = "marginal epoch, fixed cost apart"
 
 
 @dataclass(frozen=True)
@@ -39,10 +42,11 @@ class Budget:
         ``seconds`` is set).
     seconds : float or None, default=None
         Target training time of an iterative method. Its epochs are then
-        ``min(epochs, seconds / t)``, with ``t`` the time of one epoch
-        measured on a small subsample of the training data and scaled to
-        its full size (so the chosen epoch count depends on the machine; it
-        is recorded with each run).
+        ``min(epochs, (seconds - f) / t)``, with ``t`` the cost of one more
+        epoch and ``f`` the once-per-fit cost, both timed on fits of 1 and
+        3 epochs on a subsample of the training data and scaled to its full
+        size (so the chosen epoch count depends on the machine; it is
+        recorded with each run).
     max_train : int or None, default=None
         Cap on the training rows (the first rows of the shuffled training
         set); the test set is never cut.
@@ -69,8 +73,15 @@ class Budget:
 
     @property
     def key(self) -> str:
-        """A canonical string of the budget, for run keys."""
-        return json.dumps(asdict(self), sort_keys=True)
+        """A canonical string of the budget, for run keys.
+
+        A time budget also names how its epochs are counted, so that runs
+        whose epochs came from an earlier rule are not taken for new ones.
+        """
+        fields = asdict(self)
+        if self.seconds is not None:
+            fields["epoch_timing"] = EPOCH_TIMING
+        return json.dumps(fields, sort_keys=True)
 
     def key_for(self, iterative: bool) -> str:
         """:attr:`key` of what bounds a method: a method that does not train has no epochs or time."""
