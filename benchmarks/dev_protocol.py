@@ -64,6 +64,10 @@ BANKS = {
 }
 #: (critic_weight, neighbor_weight) of the combinations with the pixel error taking the rest.
 WEIGHTS = ((0.0, 1.0), (0.25, 0.75), (0.5, 0.5), (0.25, 0.5))
+#: The library's bank setting, which ``--pixel-term`` combines with the raw-pixel distance.
+DEFAULT_BANK = "euc k1 all"
+#: (critic, neighbor, pixel distance) weights of ``--pixel-term``.
+PIXEL_WEIGHTS = ((0.25, 0.75, 0.0), (0.25, 0.5, 0.25), (0.25, 0.375, 0.375), (0.0, 0.5, 0.5))
 
 
 #: Dimension of the random projection the coreset search works in.
@@ -159,8 +163,45 @@ def variant_scores(saved) -> dict[str, np.ndarray]:
                                                          (rest, "mse")) if w > 1e-9)
             scores[f"{label} [{name}]"] = anomaly_score(query, 0.0, critic, bank_spreads,
                                                        neighbor_weight=neighbor)
+    if "train pixels" in saved:
+        # The raw-pixel nearest-neighbour distance as one more term, scaled like the others.
+        name = DEFAULT_BANK
+        reference = dict(train, neighbor=saved[f"train {name}"])
+        query = dict(evaluation, neighbor=saved[f"eval {name}"], pixels=saved["eval pixels"])
+        spreads = dict(term_spreads(reference),
+                       pixels=term_spreads({"neighbor": saved["train pixels"]})["neighbor"])
+        scaled = {t: query[t] / spreads[t] for t in ("critic", "neighbor", "pixels")}
+        for critic, neighbor, pixels in PIXEL_WEIGHTS:
+            label = " + ".join(f"{w:g} {t}" for w, t in ((neighbor, "neighbor"), (critic, "critic"),
+                                                         (pixels, "pixel distance")) if w > 1e-9)
+            scores[f"{label} [{name}]"] = (critic * scaled["critic"] + neighbor * scaled["neighbor"]
+                                           + pixels * scaled["pixels"])
     scores["raw-pixel 1-NN"] = saved["eval 1-NN"]
     return scores
+
+
+def pixel_terms(args, run: dict, cache: dict) -> dict[str, np.ndarray]:
+    """Raw-pixel nearest-neighbour distance of a fit's training images (to their other
+    training images) and evaluation rows, rebuilt from the fixed split and kept beside the fit."""
+    path = args.out / run["file"].replace(".npz", ".pixels.npz")
+    if path.exists():
+        return dict(np.load(path))
+    if "data" not in cache:
+        cache["data"] = load_dataset(args.dataset, "train", data_home=args.data_home)
+    X_train, X_eval, _ = fixed_split(*cache["data"], run["class"], args)
+    flat = lambda X: torch.from_numpy(X.reshape(len(X), -1).astype(np.float32) / 255.0)  # noqa: E731
+    bank = MemoryBank(flat(X_train), 1, "euclidean", None)
+    terms = {"train pixels": bank.distance(flat(X_train)).double().numpy(),
+             "eval pixels": bank.distance(flat(X_eval)).double().numpy()}
+    np.savez(path, **terms)
+    return terms
+
+
+def fixed_split(X, y, anomaly_class: int, args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Training images, evaluation rows and their labels for one held-out class (split seed fixed)."""
+    split = leave_one_class_out(X, y, anomaly_class, random_state=args.split_seed)
+    rows = np.random.default_rng(args.split_seed).choice(len(split.X_test), args.n_eval, replace=False)
+    return split.X_train[: args.n_train], split.X_test[rows], split.y_test[rows]
 
 
 def run(args, params: dict, out: Path) -> None:
@@ -170,10 +211,7 @@ def run(args, params: dict, out: Path) -> None:
         name = f"{budget_key(budget)}_class{anomaly_class}_seed{seed}"
         if (out / f"{name}.npz").exists():
             continue
-        split = leave_one_class_out(X, y, anomaly_class, random_state=args.split_seed)
-        rows = np.random.default_rng(args.split_seed).choice(len(split.X_test), args.n_eval, replace=False)
-        X_eval, y_eval = split.X_test[rows], split.y_test[rows]
-        X_train = split.X_train[: args.n_train]
+        X_train, X_eval, y_eval = fixed_split(X, y, anomaly_class, args)
         det = DAnoGANDetector(random_state=seed, **params)
         start = time.process_time()
         det.fit(X_train)
@@ -196,11 +234,15 @@ def budget_key(budget: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in budget).strip("_")
 
 
-def read_aucs(out: Path) -> list[dict]:
-    """The runs of ``out`` with every variant's AUC."""
+def read_aucs(out: Path, args=None) -> list[dict]:
+    """The runs of ``out`` with every variant's AUC (and the pixel-distance combinations
+    when ``args.pixel_term`` is set)."""
     runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines() if line]
+    cache: dict = {}
     for run in runs:
-        saved = np.load(out / run["file"])
+        saved = dict(np.load(out / run["file"]))
+        if args is not None and args.pixel_term:
+            saved.update(pixel_terms(args, run, cache))
         run["auc"] = {name: float(roc_auc_score(saved["y_eval"], scores))
                       for name, scores in variant_scores(saved).items()}
     return runs
@@ -257,6 +299,8 @@ def main() -> None:
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--out", type=Path, required=True, help="results folder")
     parser.add_argument("--summary", action="store_true", help="only print the summary of --out")
+    parser.add_argument("--pixel-term", action="store_true",
+                        help="also combine the raw-pixel nearest-neighbour distance as a score term")
     parser.add_argument("--top", type=int, default=None, help="rows of the summary (default: all)")
     parser.add_argument("--per-class", nargs="+", default=None, metavar="VARIANT",
                         help="instead of the summary, these variants' AUC per held-out class")
@@ -265,7 +309,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.summary:
         run(args, json.loads(args.params), args.out)
-    records = read_aucs(args.out)
+    records = read_aucs(args.out, args)
     if args.per_class:
         per_class(records, args.per_class)
     else:

@@ -1,0 +1,114 @@
+"""Does the bandit converge within a short fit? Prior over time and cluster purity on Wheel.
+
+The quick start's data (Wheel, 32 px, 250 images per manifold, its split
+seed) has eight normal manifolds. A detector with more generators than
+manifolds (``--n-generators``, 15 by default as in the thesis) should end
+phase 1 with the surplus generators' prior near zero and each remaining
+generator's cluster dominated by one manifold. For each setting (JSON of
+``DAnoGANDetector`` parameters) and seed this prints:
+
+* ``active``: generators whose final prior is at least ``1 / (2 K)``, half
+  of the uniform share (the rest count as switched off);
+* ``min prior`` / ``max prior`` at the end of phase 1;
+* ``used``: clusters that receive at least 1 % of the training images;
+* ``purity``: the share of training images whose cluster's majority
+  manifold is their own (1.0 = every cluster holds one manifold). The
+  manifold labels serve only this record; nothing is chosen on them;
+* ``AUC``: the detector's default score on the quick start's two
+  anomalies (mean), to show what the setting costs the detection;
+* the prior at a few epochs (``--trace``).
+
+    python benchmarks/bandit_convergence.py --settings '{}' '{"lr_bandit": 0.05}' --seeds 0 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from danogan_sk import DAnoGANDetector
+from danogan_sk.datasets import normal_anomaly_split
+from danogan_sk.datasets.wheel_benchmarks import get_wheel_benchmark
+
+
+def purity(clusters: np.ndarray, labels: np.ndarray) -> float:
+    """Share of samples whose cluster's most common label is their own.
+
+    Examples
+    --------
+    >>> purity(np.array([0, 0, 1, 1]), np.array([5, 5, 6, 7]))
+    0.75
+    """
+    majority = sum(np.bincount(labels[clusters == k]).max() for k in np.unique(clusters))
+    return majority / len(labels)
+
+
+def wheel_split(seed: int, per_manifold: int, size: int):
+    bench = get_wheel_benchmark("wheel")
+    X, y = bench.make(per_manifold, seed, size)
+    normal = [i for i in range(len(bench.class_names)) if i not in bench.anomaly_labels]
+    return bench, normal_anomaly_split(X, y, normal, bench.anomaly_labels, random_state=seed)
+
+
+def measure(params: dict, seed: int, split, bench) -> dict:
+    detector = DAnoGANDetector(random_state=seed, **params)
+    start = time.process_time()
+    detector.fit(split.X_train)
+    fit_cpu = time.process_time() - start
+    priors = np.asarray(detector.history_["bandit_probabilities"])
+    final = priors[-1]
+    n_generators = len(final)
+    _, clusters = detector.encode(split.X_train)
+    counts = np.bincount(clusters, minlength=n_generators)
+    scores = -detector.decision_function(split.X_test)  # higher = more anomalous
+    aucs = [roc_auc_score(split.y_test[split.test_mask(a)], scores[split.test_mask(a)])
+            for a in bench.anomaly_labels]
+    return {
+        "active": int((final >= 1 / (2 * n_generators)).sum()),
+        "min prior": float(final.min()),
+        "max prior": float(final.max()),
+        "used": int((counts >= 0.01 * len(clusters)).sum()),
+        "purity": purity(clusters, split.classes_train),
+        "AUC": float(np.mean(aucs)),
+        "fit CPU s": fit_cpu,
+        "priors": priors,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--settings", nargs="+", default=["{}"],
+                        help="JSON of DAnoGANDetector parameters, one per setting")
+    parser.add_argument("--n-generators", type=int, default=15)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--per-manifold", type=int, default=250)
+    parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--trace", action="store_true", help="print the sorted prior at four epochs")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    columns = ("active", "min prior", "max prior", "used", "purity", "AUC", "fit CPU s")
+    print("| setting | seed | " + " | ".join(columns) + " |")
+    print("|---|---:|" + "---:|" * len(columns))
+    splits = {seed: wheel_split(seed, args.per_manifold, args.size) for seed in args.seeds}
+    for setting in args.settings:
+        params = {"n_generators": args.n_generators, **json.loads(setting)}
+        for seed in args.seeds:
+            bench, split = splits[seed]
+            result = measure(params, seed, split, bench)
+            print(f"| {setting} | {seed} | " + " | ".join(
+                f"{result[c]:.3g}" if isinstance(result[c], float) else str(result[c]) for c in columns)
+                + " |", flush=True)
+            if args.trace:
+                priors = result["priors"]
+                for epoch in sorted({0, len(priors) // 3, 2 * len(priors) // 3, len(priors) - 1}):
+                    print(f"    epoch {epoch + 1}: " + " ".join(f"{p:.3f}" for p in np.sort(priors[epoch])[::-1]))
+
+
+if __name__ == "__main__":
+    main()
