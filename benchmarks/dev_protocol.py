@@ -21,6 +21,11 @@ computed from them without refitting:
   and the pixel error at the weights of :data:`WEIGHTS`, each term scaled
   as above.
 
+With ``--budgets 6 12 24`` one detector per (class, seed) is fitted for
+6 epochs, then continued (``warm_start``) to 12 and 24, and every budget's
+terms are saved: AUC against CPU minutes from one chain of fits. A later
+budget's CPU time is the sum of the chain's fits so far.
+
 Training rows that are in a bank are scored by their *other* bank rows
 (the library's rule), so their terms are those of unseen normal data.
 Fits are timed in CPU seconds of this process (one thread by default), so
@@ -30,6 +35,7 @@ the spread between seeds (max - min), and the mean fit CPU minutes.
 
     python benchmarks/dev_protocol.py --dataset mnist --out dev/mnist
     python benchmarks/dev_protocol.py --dataset mnist --out dev/mnist --summary
+    python benchmarks/dev_protocol.py --dataset mnist --out dev/chain --budgets 6 12 24
 """
 
 from __future__ import annotations
@@ -205,29 +211,39 @@ def fixed_split(X, y, anomaly_class: int, args) -> tuple[np.ndarray, np.ndarray,
 
 
 def run(args, params: dict, out: Path) -> None:
+    """Fit and save every (class, seed); with ``--budgets``, one warm-started chain per pair."""
     X, y = load_dataset(args.dataset, "train", data_home=args.data_home)
-    budget = budget_name(params)
+    chain = [dict(params)] if not args.budgets else [
+        dict(params, n_epochs=n, xzx_epochs=max(1, n // 5)) for n in args.budgets]
+    names = [budget_name(p) + (f" warm-started from {chain[0]['n_epochs']}" if i else "")
+             for i, p in enumerate(chain)]
     for anomaly_class, seed in itertools.product(args.classes, args.seeds):
-        name = f"{budget_key(budget)}_class{anomaly_class}_seed{seed}"
-        if (out / f"{name}.npz").exists():
+        files = [f"{budget_key(name)}_class{anomaly_class}_seed{seed}.npz" for name in names]
+        if (out / files[-1]).exists():
             continue
         X_train, X_eval, y_eval = fixed_split(X, y, anomaly_class, args)
-        det = DAnoGANDetector(random_state=seed, **params)
-        start = time.process_time()
-        det.fit(X_train)
-        fit_cpu = time.process_time() - start
-        saved = {"y_eval": y_eval}
-        for part, data in (("train", X_train), ("eval", X_eval)):
-            components = det.score_components(data)
-            saved.update({f"{part} {t}": components[t] for t in ("mse", "kl", "critic")})
-        saved.update(bank_terms(det, X_train, X_eval, seed))
-        saved["eval 1-NN"] = RawPixelNN().fit(X_train).anomaly_score(X_eval)
-        np.savez(out / f"{name}.npz", **saved)
-        record = {"dataset": args.dataset, "class": anomaly_class, "seed": seed, "budget": budget,
-                  "file": f"{name}.npz", "fit_cpu_s": round(fit_cpu, 1)}
-        with (out / "runs.jsonl").open("a") as f:
-            f.write(json.dumps(record) + "\n")
-        print(f"class {anomaly_class} seed {seed}: fit {fit_cpu:.0f} CPU s", flush=True)
+        det = DAnoGANDetector(random_state=seed, warm_start=len(chain) > 1, **chain[0])
+        fit_cpu = 0.0
+        for budget, settings, file in zip(names, chain, files):
+            # A later budget continues phase 1 and reruns xzx; its CPU time counts every fit
+            # of the chain so far (the earlier budgets' xzx included, an overestimate).
+            start = time.process_time()
+            det.set_params(**settings).fit(X_train)
+            fit_cpu += time.process_time() - start
+            saved = {"y_eval": y_eval}
+            for part, data in (("train", X_train), ("eval", X_eval)):
+                components = det.score_components(data)
+                saved.update({f"{part} {t}": components[t] for t in ("mse", "kl", "critic")})
+            saved.update(bank_terms(det, X_train, X_eval, seed))
+            saved["eval 1-NN"] = RawPixelNN().fit(X_train).anomaly_score(X_eval)
+            new = not (out / file).exists()
+            np.savez(out / file, **saved)
+            if new:  # a chain cut short earlier reruns; its finished budgets are recorded once
+                record = {"dataset": args.dataset, "class": anomaly_class, "seed": seed, "budget": budget,
+                          "file": file, "fit_cpu_s": round(fit_cpu, 1)}
+                with (out / "runs.jsonl").open("a") as f:
+                    f.write(json.dumps(record) + "\n")
+            print(f"class {anomaly_class} seed {seed}, {budget}: {fit_cpu:.0f} CPU s", flush=True)
 
 
 def budget_key(budget: str) -> str:
@@ -271,6 +287,25 @@ def summary(records: list[dict], classes: list[int], top: int | None = None) -> 
                   + " | ".join(f"{v:.3f}" for v in per_seed) + " |")
 
 
+def curve(records: list[dict], classes: list[int], variants: list[str]) -> None:
+    """AUC against CPU minutes: one row per budget (and variant), fastest first."""
+    print("| budget | CPU minutes per fit | score | mean AUC | spread between seeds |")
+    print("|---|---:|---|---:|---:|")
+    rows_out = []
+    for budget in {r["budget"] for r in records}:
+        rows = [r for r in records if r["budget"] == budget and r["class"] in classes]
+        seeds = [s for s in sorted({r["seed"] for r in rows})
+                 if {r["class"] for r in rows if r["seed"] == s} >= set(classes)]
+        if not seeds:
+            continue
+        minutes = np.mean([r["fit_cpu_s"] for r in rows if r["seed"] in seeds]) / 60
+        for name in variants:
+            per_seed = [np.mean([r["auc"][name] for r in rows if r["seed"] == s]) for s in seeds]
+            rows_out.append((minutes, budget, name, np.mean(per_seed), np.ptp(per_seed)))
+    for minutes, budget, name, mean, spread in sorted(rows_out):
+        print(f"| {budget} | {minutes:.1f} | {name} | {mean:.3f} | {spread:.3f} |")
+
+
 def per_class(records: list[dict], variants: list[str]) -> None:
     """AUC per held-out class (mean over seeds) of ``variants`` beside the raw-pixel 1-NN."""
     names = [*variants, "raw-pixel 1-NN"]
@@ -295,6 +330,9 @@ def main() -> None:
     parser.add_argument("--n-eval", type=int, default=2000)
     parser.add_argument("--params", default='{"n_epochs": 6, "xzx_epochs": 1}',
                         help="JSON of DAnoGANDetector parameters (the training budget and recipe)")
+    parser.add_argument("--budgets", type=int, nargs="+", default=None, metavar="N_EPOCHS",
+                        help="phase-1 epochs of several budgets read off one warm-started fit per "
+                             "class and seed (xzx: a fifth of them, at least one)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--out", type=Path, required=True, help="results folder")
@@ -302,6 +340,8 @@ def main() -> None:
     parser.add_argument("--pixel-term", action="store_true",
                         help="also combine the raw-pixel nearest-neighbour distance as a score term")
     parser.add_argument("--top", type=int, default=None, help="rows of the summary (default: all)")
+    parser.add_argument("--curve", nargs="+", default=None, metavar="VARIANT",
+                        help="instead of the summary, these variants' mean AUC against CPU minutes")
     parser.add_argument("--per-class", nargs="+", default=None, metavar="VARIANT",
                         help="instead of the summary, these variants' AUC per held-out class")
     args = parser.parse_args()
@@ -310,7 +350,9 @@ def main() -> None:
     if not args.summary:
         run(args, json.loads(args.params), args.out)
     records = read_aucs(args.out, args)
-    if args.per_class:
+    if args.curve:
+        curve(records, args.classes, args.curve)
+    elif args.per_class:
         per_class(records, args.per_class)
     else:
         summary(records, args.classes, args.top)
