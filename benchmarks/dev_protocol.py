@@ -148,6 +148,11 @@ def bank_terms(det: DAnoGANDetector, X_train, X_eval, seed: int) -> dict[str, np
     return terms
 
 
+def _label(weighted_terms) -> str:
+    """``((0.75, "neighbor"), (0.25, "critic"), (0.0, "mse"))`` -> ``"0.75 neighbor + 0.25 critic"``."""
+    return " + ".join(f"{w:g} {t}" for w, t in weighted_terms if w > 1e-9)
+
+
 def variant_scores(saved) -> dict[str, np.ndarray]:
     """Every variant's anomaly score of the evaluation rows, from one fit's saved terms."""
     train = {t: saved[f"train {t}"] for t in ("mse", "kl", "critic")}
@@ -159,29 +164,24 @@ def variant_scores(saved) -> dict[str, np.ndarray]:
         "critic": evaluation["critic"],
         "mse + critic (previous default)": anomaly_score(evaluation, 0.0, 0.5, spreads),
     }
+    bank_spreads = {}
     for name in BANKS:
-        reference = dict(train, neighbor=saved[f"train {name}"])
         query = dict(evaluation, neighbor=saved[f"eval {name}"])
-        bank_spreads = term_spreads(reference)
+        bank_spreads[name] = term_spreads(dict(train, neighbor=saved[f"train {name}"]))
         for critic, neighbor in WEIGHTS:
-            rest = 1.0 - critic - neighbor
-            label = " + ".join(f"{w:g} {t}" for w, t in ((neighbor, "neighbor"), (critic, "critic"),
-                                                         (rest, "mse")) if w > 1e-9)
-            scores[f"{label} [{name}]"] = anomaly_score(query, 0.0, critic, bank_spreads,
+            label = _label(((neighbor, "neighbor"), (critic, "critic"), (1.0 - critic - neighbor, "mse")))
+            scores[f"{label} [{name}]"] = anomaly_score(query, 0.0, critic, bank_spreads[name],
                                                        neighbor_weight=neighbor)
     if "train pixels" in saved:
         # The raw-pixel nearest-neighbour distance as one more term, scaled like the others.
         name = DEFAULT_BANK
-        reference = dict(train, neighbor=saved[f"train {name}"])
-        query = dict(evaluation, neighbor=saved[f"eval {name}"], pixels=saved["eval pixels"])
-        spreads = dict(term_spreads(reference),
-                       pixels=term_spreads({"neighbor": saved["train pixels"]})["neighbor"])
-        scaled = {t: query[t] / spreads[t] for t in ("critic", "neighbor", "pixels")}
+        pixel_spread = term_spreads({"neighbor": saved["train pixels"]})["neighbor"]
+        critic_term = evaluation["critic"] / bank_spreads[name]["critic"]
+        neighbor_term = saved[f"eval {name}"] / bank_spreads[name]["neighbor"]
+        pixel_term = saved["eval pixels"] / pixel_spread
         for critic, neighbor, pixels in PIXEL_WEIGHTS:
-            label = " + ".join(f"{w:g} {t}" for w, t in ((neighbor, "neighbor"), (critic, "critic"),
-                                                         (pixels, "pixel distance")) if w > 1e-9)
-            scores[f"{label} [{name}]"] = (critic * scaled["critic"] + neighbor * scaled["neighbor"]
-                                           + pixels * scaled["pixels"])
+            label = _label(((neighbor, "neighbor"), (critic, "critic"), (pixels, "pixel distance")))
+            scores[f"{label} [{name}]"] = critic * critic_term + neighbor * neighbor_term + pixels * pixel_term
     scores["raw-pixel 1-NN"] = saved["eval 1-NN"]
     return scores
 
