@@ -17,9 +17,9 @@ computed from them without refitting:
   training images);
 * ``neighbor[bank]``: distance of the critic features ``D_i`` to the
   nearest bank rows, for each bank setting of :data:`BANKS` (metric,
-  neighbours, pooling, rows, sampling), alone and combined with the critic
-  and the pixel error at the weights of :data:`WEIGHTS`, each term scaled
-  as above.
+  neighbours, pooling, rows, sampling) and for the other critic layers of
+  :data:`LAYER_BANKS`, alone and combined with the critic and the pixel
+  error at the weights of :data:`WEIGHTS`, each term scaled as above.
 
 With ``--budgets 6 12 24`` one detector per (class, seed) is fitted for
 6 epochs, then continued (``warm_start``) to 12 and 24, and every budget's
@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 from torch import Tensor
 
@@ -67,6 +68,16 @@ BANKS = {
     "cos k1 2000 coreset": ("cosine", 1, None, 2000, "coreset"),
     "euc k1 2000 coreset": ("euclidean", 1, None, 2000, "coreset"),
     "cos k1 500 coreset": ("cosine", 1, None, 500, "coreset"),
+}
+#: Banks of other critic layers (euclidean, one neighbour, every training image):
+#: name -> indices of the critic's convolutions whose activations are concatenated,
+#: each layer's block divided by its root-mean-square norm on the training images
+#: so that every layer weighs alike. ``D_i`` is the last but one (index 1 at 28 x 28).
+LAYER_BANKS = {
+    "euc k1 all layer 1": (0,),
+    "euc k1 all layer 3": (2,),
+    "euc k1 all layers 2+3": (1, 2),
+    "euc k1 all layers 1+2+3": (0, 1, 2),
 }
 #: (critic_weight, neighbor_weight) of the combinations with the pixel error taking the rest.
 WEIGHTS = ((0.0, 1.0), (0.25, 0.75), (0.5, 0.5), (0.25, 0.5))
@@ -148,6 +159,36 @@ def bank_terms(det: DAnoGANDetector, X_train, X_eval, seed: int) -> dict[str, np
     return terms
 
 
+def critic_layers(det: DAnoGANDetector, X) -> list[Tensor]:
+    """Activations of every convolution of the critic (after its LeakyReLU), one tensor per layer."""
+    body = det.networks_.critic.body
+
+    def compute(batch):
+        outputs = []
+        for conv in body:
+            batch = F.leaky_relu(conv(batch), 0.2)
+            outputs.append(batch.flatten(1).cpu())
+        return outputs
+
+    with torch.no_grad():
+        parts = list(det._in_chunks(X, True, compute))
+    return [torch.cat([p[i] for p in parts]) for i in range(len(body))]
+
+
+def layer_bank_terms(det: DAnoGANDetector, X_train, X_eval) -> dict[str, np.ndarray]:
+    """``neighbor`` of the training images and evaluation rows for every bank of :data:`LAYER_BANKS`."""
+    train_layers, eval_layers = critic_layers(det, X_train), critic_layers(det, X_eval)
+    scales = [layer.pow(2).sum(1).mean().sqrt() for layer in train_layers]
+    terms = {}
+    for name, layers in LAYER_BANKS.items():
+        train = torch.cat([train_layers[i] / scales[i] for i in layers], dim=1)
+        query = torch.cat([eval_layers[i] / scales[i] for i in layers], dim=1)
+        bank = MemoryBank(train, 1, "euclidean", None)
+        terms[f"train {name}"] = bank.distance(train).double().numpy()
+        terms[f"eval {name}"] = bank.distance(query).double().numpy()
+    return terms
+
+
 def _label(weighted_terms) -> str:
     """``((0.75, "neighbor"), (0.25, "critic"), (0.0, "mse"))`` -> ``"0.75 neighbor + 0.25 critic"``."""
     return " + ".join(f"{w:g} {t}" for w, t in weighted_terms if w > 1e-9)
@@ -165,7 +206,8 @@ def variant_scores(saved) -> dict[str, np.ndarray]:
         "mse + critic (previous default)": anomaly_score(evaluation, 0.0, 0.5, spreads),
     }
     bank_spreads = {}
-    for name in BANKS:
+    # Fits saved before a bank setting was added lack its terms.
+    for name in [n for n in (*BANKS, *LAYER_BANKS) if f"eval {n}" in saved]:
         query = dict(evaluation, neighbor=saved[f"eval {name}"])
         bank_spreads[name] = term_spreads(dict(train, neighbor=saved[f"train {name}"]))
         for critic, neighbor in WEIGHTS:
@@ -235,6 +277,7 @@ def run(args, params: dict, out: Path) -> None:
                 components = det.score_components(data)
                 saved.update({f"{part} {t}": components[t] for t in ("mse", "kl", "critic")})
             saved.update(bank_terms(det, X_train, X_eval, seed))
+            saved.update(layer_bank_terms(det, X_train, X_eval))
             saved["eval 1-NN"] = RawPixelNN().fit(X_train).anomaly_score(X_eval)
             new = not (out / file).exists()
             np.savez(out / file, **saved)
