@@ -79,6 +79,8 @@ LAYER_BANKS = {
     "euc k1 all layers 2+3": (1, 2),
     "euc k1 all layers 1+2+3": (0, 1, 2),
 }
+#: ``D_i`` banks scored otherwise (:func:`_relative_distance_terms`).
+EXTRA_BANKS = ("euc k3 all", "euc k1 all relative")
 #: (critic_weight, neighbor_weight) of the combinations with the pixel error taking the rest.
 WEIGHTS = ((0.0, 1.0), (0.25, 0.75), (0.5, 0.5), (0.25, 0.5))
 #: The library's bank setting, which ``--pixel-term`` combines with the raw-pixel distance.
@@ -179,13 +181,37 @@ def layer_bank_terms(det: DAnoGANDetector, X_train, X_eval) -> dict[str, np.ndar
     """``neighbor`` of the training images and evaluation rows for every bank of :data:`LAYER_BANKS`."""
     train_layers, eval_layers = critic_layers(det, X_train), critic_layers(det, X_eval)
     scales = [layer.pow(2).sum(1).mean().sqrt() for layer in train_layers]
-    terms = {}
+    terms = _relative_distance_terms(train_layers[-2], eval_layers[-2])
     for name, layers in LAYER_BANKS.items():
         train = torch.cat([train_layers[i] / scales[i] for i in layers], dim=1)
         query = torch.cat([eval_layers[i] / scales[i] for i in layers], dim=1)
         bank = MemoryBank(train, 1, "euclidean", None)
         terms[f"train {name}"] = bank.distance(train).double().numpy()
         terms[f"eval {name}"] = bank.distance(query).double().numpy()
+    return terms
+
+
+def _nearest(queries: Tensor, bank: Tensor, k: int, skip_self: bool) -> tuple[Tensor, Tensor]:
+    """Euclidean distances to the ``k`` nearest bank rows and their indices (a row itself skipped)."""
+    distances, indices = [], []
+    for chunk in torch.split(queries, 1024):
+        squared = (chunk.pow(2).sum(1, keepdim=True) + bank.pow(2).sum(1) - 2.0 * chunk @ bank.T).clamp_min_(0)
+        values, rows = torch.topk(squared, k + int(skip_self), dim=1, largest=False)
+        distances.append(values[:, int(skip_self):].sqrt())
+        indices.append(rows[:, int(skip_self):])
+    return torch.cat(distances), torch.cat(indices)
+
+
+def _relative_distance_terms(train: Tensor, query: Tensor) -> dict[str, np.ndarray]:
+    """``D_i`` banks scored by the mean distance to 3 neighbours, and by the distance to the
+    nearest bank row divided by that row's own distance to its nearest other row (a local
+    density correction, as in LOF)."""
+    terms = {}
+    own, _ = _nearest(train, train, 1, skip_self=True)
+    for part, vectors in (("train", train), ("eval", query)):
+        distances, rows = _nearest(vectors, train, 3, skip_self=part == "train")
+        terms[f"{part} euc k3 all"] = distances.mean(1).double().numpy()
+        terms[f"{part} euc k1 all relative"] = (distances[:, 0] / own[rows[:, 0], 0].clamp_min(1e-12)).double().numpy()
     return terms
 
 
@@ -207,7 +233,7 @@ def variant_scores(saved) -> dict[str, np.ndarray]:
     }
     bank_spreads = {}
     # Fits saved before a bank setting was added lack its terms.
-    for name in [n for n in (*BANKS, *LAYER_BANKS) if f"eval {n}" in saved]:
+    for name in [n for n in (*BANKS, *LAYER_BANKS, *EXTRA_BANKS) if f"eval {n}" in saved]:
         query = dict(evaluation, neighbor=saved[f"eval {name}"])
         bank_spreads[name] = term_spreads(dict(train, neighbor=saved[f"train {name}"]))
         for critic, neighbor in WEIGHTS:
