@@ -12,7 +12,6 @@ from sklearn.base import BaseEstimator, OutlierMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, check_memory
 
-from . import __version__
 from .config import (
     NetworkConfig,
     ScoreConfig,
@@ -23,9 +22,12 @@ from .config import (
     parameter_defaults,
 )
 from .cache_lock import locked
+from .devices import resolve_device
 from .inputs import InputMixin, learn_scaling, nested_images
 from .memory_bank import MemoryBank, bank_rows, feature_vectors
-from .nn import DAnoGANNetworks, NetworkSpec, contiguous_state, empty_networks, to_fast_layout
+from .network_views import NetworkViewsMixin
+from .nn import NetworkSpec
+from .persistence import PicklableNetworksMixin, load_networks
 from .scoring import anomaly_score, score_components, term_spreads
 from .training import TrainingResult, fit_networks
 
@@ -60,9 +62,6 @@ THESIS_PARAMS: dict = {
     "scale_terms": False,
 }
 
-# Version of the pickled layout; bumped when a saved detector can no longer be read.
-_STATE_FORMAT = 2
-
 _CHECKPOINT_FILE = "danogan_checkpoint.pt"
 
 _DEFAULTS = parameter_defaults()
@@ -70,7 +69,7 @@ _DEFAULTS = parameter_defaults()
 _SCORING_PARAMS = tuple(f.name for f in fields(ScoreConfig))
 
 
-class DAnoGANDetector(InputMixin, OutlierMixin, BaseEstimator):
+class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, OutlierMixin, BaseEstimator):
     """D-AnoGAN: anomaly detection for data made of disconnected manifolds.
 
     Several generators share the data: a bandit learns how many are needed,
@@ -327,7 +326,7 @@ class DAnoGANDetector(InputMixin, OutlierMixin, BaseEstimator):
         self._check_bank_size(len(X))
         # Before training, which a score the settings cannot give would waste.
         self._check_score_settings(has_bank=self.memory_bank_size > 0)
-        device = _resolve_device(self.device)
+        device = resolve_device(self.device)
         self.data_min_, self.data_range_ = learn_scaling(X, per_feature=self.image_shape_ is None)
         input_shape = self.image_shape_ or (X.shape[1],)
         params = self.get_params(deep=False)
@@ -353,7 +352,7 @@ class DAnoGANDetector(InputMixin, OutlierMixin, BaseEstimator):
         )
         self._phase1_state = result.phase1_state
         self.device_ = str(device)
-        self.networks_ = _load_networks(self.network_spec_, result.state_dict, device)
+        self.networks_ = load_networks(self.network_spec_, result.state_dict, device)
         self.history_ = result.history
         self.memory_bank_ = self._build_memory_bank(X, seed)
         self._training_components = self._components(X, validate=False)
@@ -444,95 +443,6 @@ class DAnoGANDetector(InputMixin, OutlierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return self._components(X, validate=True)
-
-    def reconstruct(self, X) -> np.ndarray:
-        """Reconstruct each sample with its cluster's encoder and generator: ``G_k(E_k(x))``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, H, W) or (n_samples, C, H, W)
-            Query samples.
-
-        Returns
-        -------
-        X_hat : ndarray of the same shape as ``X``
-            The reconstructions, in the units of the training data.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from danogan_sk import DAnoGANDetector
-        >>> X = np.random.default_rng(0).random((64, 8, 8))
-        >>> det = DAnoGANDetector(n_generators=2, n_epochs=1, xzx_epochs=0,
-        ...                       base_channels=4, random_state=0).fit(X)
-        >>> det.reconstruct(X[:5]).shape
-        (5, 8, 8)
-        """
-        check_is_fitted(self)
-        shape = np.shape(X)
-        compute = lambda batch: self.networks_.reconstruct(batch).reconstruction  # noqa: E731
-        parts = self._in_chunks(X, True, compute)
-        scaled = np.concatenate([p.cpu().numpy().reshape(p.shape[0], -1) for p in parts])
-        X_hat = (scaled.astype(np.float64) + 1.0) / 2.0 * self.data_range_ + self.data_min_
-        return X_hat.reshape(shape)
-
-    def encode(self, X) -> tuple[np.ndarray, np.ndarray]:
-        """The cluster ``k = argmax C(D_i(x))`` of each sample and its latent code ``E_k(x)``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, H, W) or (n_samples, C, H, W)
-            Query samples.
-
-        Returns
-        -------
-        latent : ndarray of shape (n_samples, latent_dim)
-            Latent codes in the generators' [-1, 1] input space.
-        cluster : ndarray of shape (n_samples,)
-            The generator/encoder each sample was routed to.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from danogan_sk import DAnoGANDetector
-        >>> X = np.random.default_rng(0).random((64, 8, 8))
-        >>> det = DAnoGANDetector(n_generators=2, latent_dim=3, n_epochs=1, xzx_epochs=0,
-        ...                       base_channels=4, random_state=0).fit(X)
-        >>> latent, cluster = det.encode(X[:5])
-        >>> latent.shape, cluster.shape
-        ((5, 3), (5,))
-        """
-        check_is_fitted(self)
-        parts = list(self._in_chunks(X, True, self.networks_.reconstruct))
-        latent = np.concatenate([p.latent.cpu().numpy() for p in parts])
-        return latent, np.concatenate([p.cluster.cpu().numpy() for p in parts])
-
-    def critic_features(self, X) -> np.ndarray:
-        """The critic's intermediate features ``D_i(x)``: what the classifier and the memory bank read.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features), (n_samples, H, W) or (n_samples, C, H, W)
-            Query samples.
-
-        Returns
-        -------
-        features : ndarray of shape (n_samples, C', H', W') or (n_samples, d)
-            Feature maps for images, feature vectors for tabular data (float32).
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from danogan_sk import DAnoGANDetector
-        >>> X = np.random.default_rng(0).random((64, 8, 8))
-        >>> det = DAnoGANDetector(n_generators=2, n_epochs=1, xzx_epochs=0,
-        ...                       base_channels=4, random_state=0).fit(X)
-        >>> det.critic_features(X[:5]).shape
-        (5, 4, 4, 4)
-        """
-        check_is_fitted(self)
-        compute = lambda batch: self.networks_.critic.features(batch).cpu()  # noqa: E731
-        return torch.cat(list(self._in_chunks(X, True, compute))).numpy()
 
     def score_samples(self, X) -> np.ndarray:
         """Opposite of the anomaly score ``A(x)``: the higher, the more normal.
@@ -715,82 +625,6 @@ class DAnoGANDetector(InputMixin, OutlierMixin, BaseEstimator):
             if name != "cluster":
                 out[name] = out[name].astype(np.float64)
         return out
-
-    # ---------------------------------------------------------- persistence
-
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        state = dict(state, _danogan_version=__version__, _danogan_state_format=_STATE_FORMAT)
-        if isinstance(state.get("networks_"), torch.nn.Module):
-            # CPU tensors only, so a model fitted on a GPU loads anywhere.
-            state["networks_"] = contiguous_state(state["networks_"])
-        if state.get("memory_bank_") is not None:
-            state["memory_bank_"] = state["memory_bank_"].to("cpu")
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        state = dict(state)
-        saved_version = state.pop("_danogan_version", "unknown")
-        saved_format = state.pop("_danogan_state_format", None)
-        if saved_format != _STATE_FORMAT:
-            raise ValueError(
-                f"This {type(self).__name__} was saved by danogan_sk {saved_version} "
-                f"(state format {saved_format}); danogan_sk {__version__} reads state "
-                f"format {_STATE_FORMAT}. Refit it, or load it with "
-                f"danogan_sk=={saved_version}."
-            )
-        # Parameters added since the detector was saved take their defaults,
-        # which leave its behaviour as it was.
-        for name, default in _DEFAULTS.items():
-            state.setdefault(name, default)
-        weights = state.get("networks_")
-        if isinstance(weights, dict):
-            device = _device_for_loading(state["device_"])
-            state["device_"] = str(device)
-            state["networks_"] = _load_networks(state["network_spec_"], weights, device)
-            if state.get("memory_bank_") is not None:
-                state["memory_bank_"] = state["memory_bank_"].to(device)
-        super().__setstate__(state)
-
-
-def _load_networks(spec: NetworkSpec, state_dict: dict, device: torch.device) -> DAnoGANNetworks:
-    networks = empty_networks(spec)
-    networks.load_state_dict(state_dict)
-    return to_fast_layout(networks, device).eval()
-
-
-def _resolve_device(device) -> torch.device:
-    """``"auto"`` -> CUDA if available else CPU; anything else must exist here."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} was requested but CUDA is not available.")
-        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={device!r} was requested but only {torch.cuda.device_count()} "
-                "CUDA devices are available."
-            )
-    return resolved
-
-
-def _device_for_loading(device: str) -> torch.device:
-    """The saved device if it exists here, else the CPU with a warning."""
-    try:
-        return _resolve_device(device)
-    except ValueError:
-        warnings.warn(
-            f"This detector was fitted on {device!r}, which is not available here; "
-            "it is loaded on the CPU.",
-            UserWarning,
-            stacklevel=3,
-        )
-        return torch.device("cpu")
-
 
 def _checkpoint_file(checkpoint_dir) -> Path | None:
     """The checkpoint file in ``checkpoint_dir``; a clear error when a file stands in its way."""

@@ -1,0 +1,68 @@
+"""Pickling a fitted detector: CPU weights with a format version, loaded back on any machine."""
+
+from __future__ import annotations
+
+import torch
+
+from . import __version__
+from .config import parameter_defaults
+from .devices import device_for_loading
+from .nn import DAnoGANNetworks, NetworkSpec, contiguous_state, empty_networks, to_fast_layout
+
+__all__ = ["PicklableNetworksMixin", "load_networks"]
+
+# Version of the pickled layout; bumped when a saved detector can no longer be read.
+STATE_FORMAT = 2
+
+_DEFAULTS = parameter_defaults()
+
+
+class PicklableNetworksMixin:
+    """``__getstate__``/``__setstate__`` for a detector holding torch networks and a memory bank.
+
+    Saved: the weights as CPU tensors (a model fitted on a GPU loads
+    anywhere), the package version and :data:`STATE_FORMAT`. Loaded: on the
+    saved device when it exists here, else on the CPU with a warning;
+    parameters added since the detector was saved take their defaults.
+    """
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state = dict(state, _danogan_version=__version__, _danogan_state_format=STATE_FORMAT)
+        if isinstance(state.get("networks_"), torch.nn.Module):
+            # CPU tensors only, so a model fitted on a GPU loads anywhere.
+            state["networks_"] = contiguous_state(state["networks_"])
+        if state.get("memory_bank_") is not None:
+            state["memory_bank_"] = state["memory_bank_"].to("cpu")
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        saved_version = state.pop("_danogan_version", "unknown")
+        saved_format = state.pop("_danogan_state_format", None)
+        if saved_format != STATE_FORMAT:
+            raise ValueError(
+                f"This {type(self).__name__} was saved by danogan_sk {saved_version} "
+                f"(state format {saved_format}); danogan_sk {__version__} reads state "
+                f"format {STATE_FORMAT}. Refit it, or load it with "
+                f"danogan_sk=={saved_version}."
+            )
+        # Parameters added since the detector was saved take their defaults,
+        # which leave its behaviour as it was.
+        for name, default in _DEFAULTS.items():
+            state.setdefault(name, default)
+        weights = state.get("networks_")
+        if isinstance(weights, dict):
+            device = device_for_loading(state["device_"])
+            state["device_"] = str(device)
+            state["networks_"] = load_networks(state["network_spec_"], weights, device)
+            if state.get("memory_bank_") is not None:
+                state["memory_bank_"] = state["memory_bank_"].to(device)
+        super().__setstate__(state)
+
+
+def load_networks(spec: NetworkSpec, state_dict: dict, device: torch.device) -> DAnoGANNetworks:
+    """Networks of ``spec`` with ``state_dict``, on ``device``, in their fast layout, in eval mode."""
+    networks = empty_networks(spec)
+    networks.load_state_dict(state_dict)
+    return to_fast_layout(networks, device).eval()
