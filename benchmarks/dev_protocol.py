@@ -191,27 +191,17 @@ def layer_bank_terms(det: DAnoGANDetector, X_train, X_eval) -> dict[str, np.ndar
     return terms
 
 
-def _nearest(queries: Tensor, bank: Tensor, k: int, skip_self: bool) -> tuple[Tensor, Tensor]:
-    """Euclidean distances to the ``k`` nearest bank rows and their indices (a row itself skipped)."""
-    distances, indices = [], []
-    for chunk in torch.split(queries, 1024):
-        squared = (chunk.pow(2).sum(1, keepdim=True) + bank.pow(2).sum(1) - 2.0 * chunk @ bank.T).clamp_min_(0)
-        values, rows = torch.topk(squared, k + int(skip_self), dim=1, largest=False)
-        distances.append(values[:, int(skip_self):].sqrt())
-        indices.append(rows[:, int(skip_self):])
-    return torch.cat(distances), torch.cat(indices)
-
-
 def _relative_distance_terms(train: Tensor, query: Tensor) -> dict[str, np.ndarray]:
     """``D_i`` banks scored by the mean distance to 3 neighbours, and by the distance to the
     nearest bank row divided by that row's own distance to its nearest other row (a local
     density correction, as in LOF)."""
     terms = {}
-    own, _ = _nearest(train, train, 1, skip_self=True)
+    own = MemoryBank(train, 1, "euclidean", None).distance(train)
+    bank = MemoryBank(train, 3, "euclidean", None)
     for part, vectors in (("train", train), ("eval", query)):
-        distances, rows = _nearest(vectors, train, 3, skip_self=part == "train")
+        distances, rows = bank.neighbors(vectors)
         terms[f"{part} euc k3 all"] = distances.mean(1).double().numpy()
-        terms[f"{part} euc k1 all relative"] = (distances[:, 0] / own[rows[:, 0], 0].clamp_min(1e-12)).double().numpy()
+        terms[f"{part} euc k1 all relative"] = (distances[:, 0] / own[rows[:, 0]].clamp_min(1e-12)).double().numpy()
     return terms
 
 

@@ -155,14 +155,43 @@ class MemoryBank:
         -------
         Tensor of shape (n,)
         """
+        return self.neighbors(features)[0].mean(1)
+
+    def neighbors(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        """Distances to each query's ``n_neighbors`` nearest bank rows, and which rows they are.
+
+        The query's own row is left out as in :meth:`distance`, which is the
+        mean of the distances returned here.
+
+        Parameters
+        ----------
+        features : Tensor of shape (n, ...)
+            Critic features ``D_i`` of the queries.
+
+        Returns
+        -------
+        distances : Tensor of shape (n, n_neighbors)
+            Nearest first.
+        rows : Tensor of int64, shape (n, n_neighbors)
+            Their indices in :attr:`vectors`.
+
+        Examples
+        --------
+        >>> bank = MemoryBank(torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 2.0]]), 1, "euclidean", None)
+        >>> bank.neighbors(torch.tensor([[0.0, 1.5], [3.0, 4.0]]))
+        (tensor([[0.5000],
+                [3.6056]]), tensor([[2],
+                [2]]))
+        """
         queries = feature_vectors(features, self.pool, self.metric)
         query_norms = queries.pow(2).sum(1, keepdim=True)
         squared = (
             query_norms + self.vectors.pow(2).sum(1) - 2.0 * (queries @ self.vectors.T)
         ).clamp_min_(0.0)
-        nearest = torch.topk(squared, self.n_neighbors + 1, dim=1, largest=False).values
+        nearest, rows = torch.topk(squared, self.n_neighbors + 1, dim=1, largest=False)
         itself = nearest[:, :1] <= _SAME_SAMPLE * query_norms
         kept = torch.where(itself, nearest[:, 1:], nearest[:, :-1])
+        kept_rows = torch.where(itself, rows[:, 1:], rows[:, :-1])
         # Unit vectors for "cosine": 1 - cos(q, b) = |q - b|^2 / 2.
         distances = kept / 2.0 if self.metric == "cosine" else kept.sqrt()
-        return distances.mean(1)
+        return distances, kept_rows

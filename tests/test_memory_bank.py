@@ -47,6 +47,21 @@ def test_distance_matches_brute_force(metric, k):
     np.testing.assert_allclose(got, _brute_force(queries, bank, k, metric), rtol=1e-4, atol=1e-5)
 
 
+def test_neighbors_name_the_nearest_rows_leaving_a_query_s_own_row_out():
+    rng = np.random.default_rng(3)
+    bank = rng.normal(size=(30, 5))
+    queries = np.concatenate([rng.normal(size=(8, 5)), bank[:4]])  # new samples, then bank rows
+    memory = MemoryBank(torch.from_numpy(bank).float(), 3, "euclidean", None)
+    distances, rows = memory.neighbors(torch.from_numpy(queries).float())
+    full = np.linalg.norm(queries[:, None, :] - bank[None, :, :], axis=2)
+    full[np.arange(8, 12), np.arange(4)] = np.inf  # a bank row is not its own neighbour
+    expected_rows = np.argsort(full, axis=1)[:, :3]
+    np.testing.assert_array_equal(rows.numpy(), expected_rows)
+    np.testing.assert_allclose(distances.numpy(), np.take_along_axis(full, expected_rows, 1), rtol=1e-4)
+    np.testing.assert_allclose(memory.distance(torch.from_numpy(queries).float()).numpy(),
+                               distances.mean(1).numpy(), rtol=1e-6)
+
+
 @pytest.mark.parametrize("metric", ["cosine", "euclidean"])
 def test_a_bank_row_is_scored_by_its_other_rows(metric):
     """A training sample kept in the bank gets the distance an unseen sample would."""
