@@ -18,8 +18,11 @@ computed from them without refitting:
 * ``neighbor[bank]``: distance of the critic features ``D_i`` to the
   nearest bank rows, for each bank setting of :data:`BANKS` (metric,
   neighbours, pooling, rows, sampling) and for the other critic layers of
-  :data:`LAYER_BANKS`, alone and combined with the critic and the pixel
-  error at the weights of :data:`WEIGHTS`, each term scaled as above.
+  :data:`LAYER_BANKS`, and for banks that also hold the training images
+  shifted by a pixel (:data:`SHIFT_BANKS`), alone and combined with the
+  critic and the pixel error at the weights of :data:`WEIGHTS`, each term
+  scaled as above. ``--bank-groups`` limits which of these a run computes
+  (the library's own bank always is).
 
 With ``--budgets 6 12 24`` one detector per (class, seed) is fitted for
 6 epochs, then continued (``warm_start``) to 12 and 24, and every budget's
@@ -81,6 +84,14 @@ LAYER_BANKS = {
 }
 #: ``D_i`` banks scored otherwise (:func:`_relative_distance_terms`).
 EXTRA_BANKS = ("euc k3 all", "euc k1 all relative")
+#: ``D_i`` banks (euclidean, one neighbour) that also hold every training image shifted by
+#: these (rows, columns) offsets, zero-filled: name -> offsets (:func:`shifted_bank_terms`).
+SHIFT_BANKS = {
+    "euc k1 all shift4": ((-1, 0), (1, 0), (0, -1), (0, 1)),
+    "euc k1 all shift8": ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)),
+}
+#: Groups of banks ``--bank-groups`` chooses from (the default bank is always computed).
+BANK_GROUPS = ("settings", "layers", "shifts")
 #: (critic_weight, neighbor_weight) of the combinations with the pixel error taking the rest.
 WEIGHTS = ((0.0, 1.0), (0.25, 0.75), (0.5, 0.5), (0.25, 0.5))
 #: The library's bank setting, which ``--pixel-term`` combines with the raw-pixel distance.
@@ -143,12 +154,13 @@ def budget_name(params: dict) -> str:
     )
 
 
-def bank_terms(det: DAnoGANDetector, X_train, X_eval, seed: int) -> dict[str, np.ndarray]:
-    """``neighbor`` of the training images and evaluation rows for every bank of :data:`BANKS`."""
+def bank_terms(det: DAnoGANDetector, X_train, X_eval, seed: int, names=BANKS) -> dict[str, np.ndarray]:
+    """``neighbor`` of the training images and evaluation rows for the banks ``names`` of :data:`BANKS`."""
     features_train = torch.from_numpy(det.critic_features(X_train))
     features_eval = torch.from_numpy(det.critic_features(X_eval))
     terms = {}
-    for name, (metric, k, pool, size, sampling) in BANKS.items():
+    for name in names:
+        metric, k, pool, size, sampling = BANKS[name]
         vectors = feature_vectors(features_train, pool, metric)
         size = len(vectors) if size is None else size
         if sampling == "coreset":
@@ -191,6 +203,41 @@ def layer_bank_terms(det: DAnoGANDetector, X_train, X_eval) -> dict[str, np.ndar
     return terms
 
 
+def shifted(X: np.ndarray, rows: int, columns: int) -> np.ndarray:
+    """Images ``X`` (last two axes height and width) moved by ``rows`` down and ``columns``
+    right, the uncovered border filled with zeros (MNIST's background)."""
+    out = np.zeros_like(X)
+    height, width = X.shape[-2:]
+    target = (slice(max(rows, 0), height + min(rows, 0)), slice(max(columns, 0), width + min(columns, 0)))
+    source = (slice(max(-rows, 0), height + min(-rows, 0)), slice(max(-columns, 0), width + min(-columns, 0)))
+    out[(..., *target)] = X[(..., *source)]
+    return out
+
+
+def shifted_bank_terms(det: DAnoGANDetector, X_train, X_eval, chunk: int = 500) -> dict[str, np.ndarray]:
+    """``neighbor`` for every bank of :data:`SHIFT_BANKS`. A training image is scored by the
+    nearest bank row that is neither itself nor one of its own shifts."""
+    vectors = lambda X: feature_vectors(torch.from_numpy(det.critic_features(X)), None, "euclidean")  # noqa: E731
+    train, query = vectors(X_train), vectors(X_eval)
+    n = len(train)
+    terms = {}
+    for name, offsets in SHIFT_BANKS.items():
+        bank = MemoryBank(torch.cat([train, *(vectors(shifted(X_train, *o)) for o in offsets)]),
+                          len(offsets) + 1, "euclidean", None)
+        terms[f"eval {name}"] = torch.cat([bank.neighbors(query[i:i + chunk])[0][:, 0]
+                                           for i in range(0, len(query), chunk)]).double().numpy()
+        nearest = []
+        for i in range(0, n, chunk):
+            distances, rows = bank.neighbors(train[i:i + chunk])
+            # Row r of the bank is a copy of training image r % n; at most len(offsets)
+            # of the len(offsets) + 1 neighbours are the query's own copies.
+            own = rows % n == torch.arange(i, min(i + chunk, n))[:, None]
+            first_other = (~own).int().argmax(1)
+            nearest.append(distances.gather(1, first_other[:, None])[:, 0])
+        terms[f"train {name}"] = torch.cat(nearest).double().numpy()
+    return terms
+
+
 def _relative_distance_terms(train: Tensor, query: Tensor) -> dict[str, np.ndarray]:
     """``D_i`` banks scored by the mean distance to 3 neighbours, and by the distance to the
     nearest bank row divided by that row's own distance to its nearest other row (a local
@@ -223,7 +270,7 @@ def variant_scores(saved) -> dict[str, np.ndarray]:
     }
     bank_spreads = {}
     # Fits saved before a bank setting was added lack its terms.
-    for name in [n for n in (*BANKS, *LAYER_BANKS, *EXTRA_BANKS) if f"eval {n}" in saved]:
+    for name in [n for n in (*BANKS, *LAYER_BANKS, *EXTRA_BANKS, *SHIFT_BANKS) if f"eval {n}" in saved]:
         query = dict(evaluation, neighbor=saved[f"eval {name}"])
         bank_spreads[name] = term_spreads(dict(train, neighbor=saved[f"train {name}"]))
         for critic, neighbor in WEIGHTS:
@@ -292,8 +339,12 @@ def run(args, params: dict, out: Path) -> None:
             for part, data in (("train", X_train), ("eval", X_eval)):
                 components = det.score_components(data)
                 saved.update({f"{part} {t}": components[t] for t in ("mse", "kl", "critic")})
-            saved.update(bank_terms(det, X_train, X_eval, seed))
-            saved.update(layer_bank_terms(det, X_train, X_eval))
+            saved.update(bank_terms(det, X_train, X_eval, seed,
+                                    BANKS if "settings" in args.bank_groups else [DEFAULT_BANK]))
+            if "layers" in args.bank_groups:
+                saved.update(layer_bank_terms(det, X_train, X_eval))
+            if "shifts" in args.bank_groups:
+                saved.update(shifted_bank_terms(det, X_train, X_eval))
             saved["eval 1-NN"] = RawPixelNN().fit(X_train).anomaly_score(X_eval)
             new = not (out / file).exists()
             np.savez(out / file, **saved)
@@ -337,7 +388,8 @@ def summary(records: list[dict], classes: list[int], top: int | None = None) -> 
         print("| score | mean AUC | spread between seeds | " + " | ".join(f"seed {s}" for s in complete) + " |")
         print("|---|---:|---:|" + "---:|" * len(complete))
         per_variant = {}
-        for name in rows[0]["auc"]:
+        # Runs that computed fewer banks (``--bank-groups``) lack some variants.
+        for name in [n for n in rows[0]["auc"] if all(n in r["auc"] for r in rows)]:
             per_seed = [np.mean([r["auc"][name] for r in rows if r["seed"] == s]) for s in complete]
             per_variant[name] = per_seed
         ranked = sorted(per_variant.items(), key=lambda item: -np.mean(item[1]))
@@ -392,6 +444,9 @@ def main() -> None:
     parser.add_argument("--budgets", type=int, nargs="+", default=None, metavar="N_EPOCHS",
                         help="phase-1 epochs of several budgets read off one warm-started fit per "
                              "class and seed (xzx: a fifth of them, at least one)")
+    parser.add_argument("--bank-groups", nargs="+", default=list(BANK_GROUPS), choices=BANK_GROUPS,
+                        help="which banks to compute besides the default one: the settings of BANKS, "
+                             "the other critic LAYER_BANKS (with EXTRA_BANKS), the SHIFT_BANKS")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--out", type=Path, required=True, help="results folder")
