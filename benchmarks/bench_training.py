@@ -174,8 +174,8 @@ def main() -> None:
     config = TrainingConfig(batch_size=args.batch_size)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
           f"n_critic {config.n_critic}, median of {args.repeats}")
-    print(f"| size | generators | library samples/s | yardstick samples/s | ratio |")
-    print(f"|---:|---:|---:|---:|---:|")
+    print("| size | generators | library samples/s | yardstick samples/s | ratio |")
+    print("|---:|---:|---:|---:|---:|")
     for size in args.sizes:
         for n_generators in args.generators:
             library, yardstick = measure(size, n_generators, args.batch_size, args.repeats, config)

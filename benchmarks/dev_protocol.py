@@ -59,7 +59,7 @@ from danogan_sk import DAnoGANDetector
 from danogan_sk.benchmark.methods import RawPixelNN
 from danogan_sk.datasets import leave_one_class_out, load_dataset
 from danogan_sk.memory_bank import MemoryBank, bank_rows, feature_vectors
-from danogan_sk.scoring import anomaly_score, term_spreads
+from danogan_sk.scoring import anomaly_score, shifted_images, term_spreads
 
 #: Memory-bank settings compared: name -> (metric, n_neighbors, pool, rows, sampling).
 BANKS = {
@@ -86,12 +86,15 @@ LAYER_BANKS = {
 EXTRA_BANKS = ("euc k3 all", "euc k1 all relative")
 #: ``D_i`` banks (euclidean, one neighbour) that also hold every training image shifted by
 #: these (rows, columns) offsets, zero-filled: name -> offsets (:func:`shifted_bank_terms`).
-SHIFT_BANKS = {
-    "euc k1 all shift4": ((-1, 0), (1, 0), (0, -1), (0, 1)),
-    "euc k1 all shift8": ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)),
-}
+_CROSS = ((-1, 0), (1, 0), (0, -1), (0, 1))
+_SQUARE = (*_CROSS, (-1, -1), (-1, 1), (1, -1), (1, 1))
+SHIFT_BANKS = {"euc k1 all shift4": _CROSS, "euc k1 all shift8": _SQUARE}
+#: The same shifts applied to the *queries* instead (the bank keeps one row per training
+#: image): a query's distance is the smallest over itself and its shifted copies
+#: (:func:`shifted_query_terms`).
+SHIFT_QUERIES = {"euc k1 all query shift4": _CROSS, "euc k1 all query shift8": _SQUARE}
 #: Groups of banks ``--bank-groups`` chooses from (the default bank is always computed).
-BANK_GROUPS = ("settings", "layers", "shifts")
+BANK_GROUPS = ("settings", "layers", "shifts", "query-shifts")
 #: (critic_weight, neighbor_weight) of the combinations with the pixel error taking the rest.
 WEIGHTS = ((0.0, 1.0), (0.25, 0.75), (0.5, 0.5), (0.25, 0.5))
 #: The library's bank setting, which ``--pixel-term`` combines with the raw-pixel distance.
@@ -204,14 +207,8 @@ def layer_bank_terms(det: DAnoGANDetector, X_train, X_eval) -> dict[str, np.ndar
 
 
 def shifted(X: np.ndarray, rows: int, columns: int) -> np.ndarray:
-    """Images ``X`` (last two axes height and width) moved by ``rows`` down and ``columns``
-    right, the uncovered border filled with zeros (MNIST's background)."""
-    out = np.zeros_like(X)
-    height, width = X.shape[-2:]
-    target = (slice(max(rows, 0), height + min(rows, 0)), slice(max(columns, 0), width + min(columns, 0)))
-    source = (slice(max(-rows, 0), height + min(-rows, 0)), slice(max(-columns, 0), width + min(-columns, 0)))
-    out[(..., *target)] = X[(..., *source)]
-    return out
+    """Images ``X`` moved by ``(rows, columns)`` pixels, the uncovered border zero (MNIST's black)."""
+    return shifted_images(torch.from_numpy(X), rows, columns, fill=0).numpy()
 
 
 def shifted_bank_terms(det: DAnoGANDetector, X_train, X_eval, chunk: int = 500) -> dict[str, np.ndarray]:
@@ -235,6 +232,24 @@ def shifted_bank_terms(det: DAnoGANDetector, X_train, X_eval, chunk: int = 500) 
             first_other = (~own).int().argmax(1)
             nearest.append(distances.gather(1, first_other[:, None])[:, 0])
         terms[f"train {name}"] = torch.cat(nearest).double().numpy()
+    return terms
+
+
+def shifted_query_terms(det: DAnoGANDetector, X_train, X_eval) -> dict[str, np.ndarray]:
+    """``neighbor`` for every setting of :data:`SHIFT_QUERIES`, as the library's
+    ``neighbor_shift`` scores: the bank holds every training image once, and a training
+    image's shifted copies leave out its own row as the image itself does."""
+    vectors = lambda X: feature_vectors(torch.from_numpy(det.critic_features(X)), None, "euclidean")  # noqa: E731
+    bank = MemoryBank(vectors(X_train), 1, "euclidean", None)
+    terms = {}
+    for part, X in (("train", X_train), ("eval", X_eval)):
+        features = vectors(X)
+        own = bank.own_rows(features)
+        unshifted = bank.distance(features)
+        by_offset = {o: bank.distance(vectors(shifted(X, *o)), exclude=own) for o in _SQUARE}
+        for name, offsets in SHIFT_QUERIES.items():
+            smallest = torch.stack([unshifted, *(by_offset[o] for o in offsets)]).min(0).values
+            terms[f"{part} {name}"] = smallest.double().numpy()
     return terms
 
 
@@ -270,7 +285,7 @@ def variant_scores(saved) -> dict[str, np.ndarray]:
     }
     bank_spreads = {}
     # Fits saved before a bank setting was added lack its terms.
-    for name in [n for n in (*BANKS, *LAYER_BANKS, *EXTRA_BANKS, *SHIFT_BANKS) if f"eval {n}" in saved]:
+    for name in [n for n in (*BANKS, *LAYER_BANKS, *EXTRA_BANKS, *SHIFT_BANKS, *SHIFT_QUERIES) if f"eval {n}" in saved]:
         query = dict(evaluation, neighbor=saved[f"eval {name}"])
         bank_spreads[name] = term_spreads(dict(train, neighbor=saved[f"train {name}"]))
         for critic, neighbor in WEIGHTS:
@@ -345,6 +360,8 @@ def run(args, params: dict, out: Path) -> None:
                 saved.update(layer_bank_terms(det, X_train, X_eval))
             if "shifts" in args.bank_groups:
                 saved.update(shifted_bank_terms(det, X_train, X_eval))
+            if "query-shifts" in args.bank_groups:
+                saved.update(shifted_query_terms(det, X_train, X_eval))
             saved["eval 1-NN"] = RawPixelNN().fit(X_train).anomaly_score(X_eval)
             new = not (out / file).exists()
             np.savez(out / file, **saved)
@@ -446,7 +463,8 @@ def main() -> None:
                              "class and seed (xzx: a fifth of them, at least one)")
     parser.add_argument("--bank-groups", nargs="+", default=list(BANK_GROUPS), choices=BANK_GROUPS,
                         help="which banks to compute besides the default one: the settings of BANKS, "
-                             "the other critic LAYER_BANKS (with EXTRA_BANKS), the SHIFT_BANKS")
+                             "the other critic LAYER_BANKS (with EXTRA_BANKS), the SHIFT_BANKS, "
+                             "the SHIFT_QUERIES")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--out", type=Path, required=True, help="results folder")

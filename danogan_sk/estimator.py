@@ -28,7 +28,7 @@ from .memory_bank import MemoryBank, bank_rows, feature_vectors
 from .network_views import NetworkViewsMixin
 from .nn import NetworkSpec
 from .persistence import PicklableNetworksMixin, load_networks
-from .scoring import anomaly_score, score_components, term_spreads
+from .scoring import anomaly_score, neighbor_offsets, score_components, term_spreads
 from .training import TrainingResult, fit_networks
 
 __all__ = ["DAnoGANDetector", "THESIS_PARAMS"]
@@ -189,6 +189,17 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         ``feature_pool x feature_pool`` positions before they enter the bank
         (smaller banks for large images); ``None`` keeps every position.
         Set at ``fit``.
+    neighbor_shift : int, default=0
+        Image queries are also compared moved by up to this many pixels
+        along each axis (the uncovered border takes the low end of the
+        training data's range, the black of MNIST); the ``neighbor`` term
+        is the smallest distance over the ``(2 * neighbor_shift + 1) ** 2``
+        positions, so a normal image drawn a pixel off its nearest training
+        sample stays near it. The bank still holds each training sample
+        once; scoring runs the critic and searches the bank that many times.
+        0 compares queries as they are; tabular rows are never moved.
+        Measured on the development protocol (``docs/benchmarks.md``). Set
+        at ``fit``.
     contamination : float in (0, 0.5], default=0.1
         Expected proportion of outliers, sets ``offset_``. Acts at scoring time.
     image_shape : tuple of int or None, default=None
@@ -407,7 +418,8 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         pool, metric = self.feature_pool, self.neighbor_metric
         compute = lambda batch: feature_vectors(self.networks_.critic.features(batch), pool, metric)  # noqa: E731
         vectors = torch.cat(list(self._in_chunks(X[rows], False, compute)))
-        return MemoryBank(vectors, self.n_neighbors, metric, pool)
+        shifts = neighbor_offsets(self.neighbor_shift) if self.image_shape_ is not None else ()
+        return MemoryBank(vectors, self.n_neighbors, metric, pool, shifts)
 
     # -------------------------------------------------------------- scoring
 

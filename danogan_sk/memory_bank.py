@@ -100,6 +100,12 @@ class MemoryBank:
         Distance between vectors.
     pool : int or None
         Pooling of the feature maps (see :func:`feature_vectors`).
+    shifts : tuple of (int, int), default=()
+        Pixel offsets ``(rows, columns)`` at which image queries are also
+        compared; their ``neighbor`` term is the smallest distance over the
+        query and its moved copies (:func:`danogan_sk.scoring.neighbor_distance`).
+        The bank itself holds each training sample once. Banks saved before
+        this field existed read ``()``.
 
     Examples
     --------
@@ -114,6 +120,7 @@ class MemoryBank:
     n_neighbors: int
     metric: str
     pool: int | None
+    shifts: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -135,9 +142,9 @@ class MemoryBank:
 
     def to(self, device: torch.device | str) -> "MemoryBank":
         """The same bank with its vectors on ``device``."""
-        return MemoryBank(self.vectors.to(device), self.n_neighbors, self.metric, self.pool)
+        return MemoryBank(self.vectors.to(device), self.n_neighbors, self.metric, self.pool, self.shifts)
 
-    def distance(self, features: Tensor) -> Tensor:
+    def distance(self, features: Tensor, exclude: Tensor | None = None) -> Tensor:
         """Mean distance of each query to its ``n_neighbors`` nearest bank rows.
 
         A bank row identical to the query (within float32 rounding: squared
@@ -150,23 +157,30 @@ class MemoryBank:
         ----------
         features : Tensor of shape (n, ...)
             Critic features ``D_i`` of the queries.
+        exclude : Tensor of int64, shape (n,), optional
+            A bank row to leave out for each query (-1: none), in place of
+            the identical row: the row of the training sample a moved copy
+            was made from, which the copy no longer matches exactly (see
+            :meth:`own_rows`).
 
         Returns
         -------
         Tensor of shape (n,)
         """
-        return self.neighbors(features)[0].mean(1)
+        return self.neighbors(features, exclude)[0].mean(1)
 
-    def neighbors(self, features: Tensor) -> tuple[Tensor, Tensor]:
+    def neighbors(self, features: Tensor, exclude: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Distances to each query's ``n_neighbors`` nearest bank rows, and which rows they are.
 
-        The query's own row is left out as in :meth:`distance`, which is the
-        mean of the distances returned here.
+        The query's own row (or the row ``exclude`` names) is left out as in
+        :meth:`distance`, which is the mean of the distances returned here.
 
         Parameters
         ----------
         features : Tensor of shape (n, ...)
             Critic features ``D_i`` of the queries.
+        exclude : Tensor of int64, shape (n,), optional
+            As in :meth:`distance`.
 
         Returns
         -------
@@ -182,16 +196,42 @@ class MemoryBank:
         (tensor([[0.5000],
                 [3.6056]]), tensor([[2],
                 [2]]))
+        >>> bank.neighbors(torch.tensor([[0.0, 1.5]]), exclude=torch.tensor([2]))
+        (tensor([[1.5000]]), tensor([[0]]))
         """
+        squared, query_norms = self._squared_distances(features)
+        if exclude is None:
+            nearest, rows = torch.topk(squared, self.n_neighbors + 1, dim=1, largest=False)
+            itself = nearest[:, :1] <= _SAME_SAMPLE * query_norms
+            kept = torch.where(itself, nearest[:, 1:], nearest[:, :-1])
+            kept_rows = torch.where(itself, rows[:, 1:], rows[:, :-1])
+        else:
+            excluded = torch.nonzero(exclude >= 0)[:, 0]
+            squared[excluded, exclude[excluded]] = torch.inf
+            kept, kept_rows = torch.topk(squared, self.n_neighbors, dim=1, largest=False)
+        # Unit vectors for "cosine": 1 - cos(q, b) = |q - b|^2 / 2.
+        distances = kept / 2.0 if self.metric == "cosine" else kept.sqrt()
+        return distances, kept_rows
+
+    def own_rows(self, features: Tensor) -> Tensor:
+        """The bank row each query is (identical within float32 rounding, as in
+        :meth:`distance`), or -1 for a query that is not in the bank.
+
+        Examples
+        --------
+        >>> bank = MemoryBank(torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 2.0]]), 1, "euclidean", None)
+        >>> bank.own_rows(torch.tensor([[3.0, 4.0], [0.0, 1.5]]))
+        tensor([ 1, -1])
+        """
+        squared, query_norms = self._squared_distances(features)
+        nearest, rows = squared.min(1)
+        return torch.where(nearest <= _SAME_SAMPLE * query_norms[:, 0], rows, -1)
+
+    def _squared_distances(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        """Squared distances of the queries' vectors to every bank row, and the queries' squared norms."""
         queries = feature_vectors(features, self.pool, self.metric)
         query_norms = queries.pow(2).sum(1, keepdim=True)
         squared = (
             query_norms + self.vectors.pow(2).sum(1) - 2.0 * (queries @ self.vectors.T)
         ).clamp_min_(0.0)
-        nearest, rows = torch.topk(squared, self.n_neighbors + 1, dim=1, largest=False)
-        itself = nearest[:, :1] <= _SAME_SAMPLE * query_norms
-        kept = torch.where(itself, nearest[:, 1:], nearest[:, :-1])
-        kept_rows = torch.where(itself, rows[:, 1:], rows[:, :-1])
-        # Unit vectors for "cosine": 1 - cos(q, b) = |q - b|^2 / 2.
-        distances = kept / 2.0 if self.metric == "cosine" else kept.sqrt()
-        return distances, kept_rows
+        return squared, query_norms

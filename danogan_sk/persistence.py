@@ -15,6 +15,9 @@ __all__ = ["PicklableNetworksMixin", "load_networks"]
 STATE_FORMAT = 2
 
 _DEFAULTS = parameter_defaults()
+# Parameters whose default changes what a fit computes, with the value that a detector
+# saved before they existed was computed with.
+_BEFORE_ADDED = {"neighbor_shift": 0}
 
 
 class PicklableNetworksMixin:
@@ -23,7 +26,8 @@ class PicklableNetworksMixin:
     Saved: the weights as CPU tensors (a model fitted on a GPU loads
     anywhere), the package version and :data:`STATE_FORMAT`. Loaded: on the
     saved device when it exists here, else on the CPU with a warning;
-    parameters added since the detector was saved take their defaults.
+    parameters added since the detector was saved take the values it was
+    computed with (``neighbor_shift=0``; the others' defaults).
     """
 
     def __getstate__(self) -> dict:
@@ -47,10 +51,10 @@ class PicklableNetworksMixin:
                 f"format {STATE_FORMAT}. Refit it, or load it with "
                 f"danogan_sk=={saved_version}."
             )
-        # Parameters added since the detector was saved take their defaults,
-        # which leave its behaviour as it was.
+        # Parameters added since the detector was saved take the values that leave
+        # its behaviour as it was: their defaults, or what it was computed with.
         for name, default in _DEFAULTS.items():
-            state.setdefault(name, default)
+            state.setdefault(name, _BEFORE_ADDED.get(name, default))
         weights = state.get("networks_")
         if isinstance(weights, dict):
             device = device_for_loading(state["device_"])

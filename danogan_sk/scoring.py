@@ -26,6 +26,9 @@ __all__ = [
     "COMPONENTS",
     "SCORED_TERMS",
     "score_components",
+    "neighbor_distance",
+    "neighbor_offsets",
+    "shifted_images",
     "term_spreads",
     "anomaly_score",
     "in_chunks",
@@ -80,9 +83,73 @@ def score_components(
         "critic": -nets.critic.value_from_features(rec.features),
     }
     if bank is not None:
-        components["neighbor"] = bank.distance(rec.features)
+        components["neighbor"] = neighbor_distance(nets, x, rec.features, bank)
     components["cluster"] = rec.cluster
     return components
+
+
+@torch.no_grad()
+def neighbor_distance(nets: DAnoGANNetworks, x: Tensor, features: Tensor, bank: MemoryBank) -> Tensor:
+    """The ``neighbor`` term: distance of the queries' critic features to the bank, the
+    smallest over the images and their copies moved by the bank's ``shifts``.
+
+    Parameters
+    ----------
+    nets : DAnoGANNetworks
+        Trained networks, whose critic reads the moved copies.
+    x : Tensor of shape (n, ...)
+        Queries scaled to [-1, 1]; tabular rows (2-D) are never moved.
+    features : Tensor of shape (n, ...)
+        The critic features ``D_i`` of ``x``.
+    bank : MemoryBank
+        Critic features of training samples.
+
+    Returns
+    -------
+    Tensor of shape (n,)
+    """
+    distance = bank.distance(features)
+    if not bank.shifts or x.dim() != 4:
+        return distance
+    # A training sample's moved copy no longer matches its own bank row exactly, so that
+    # row is left out by index: the training data keeps the distances of unseen data.
+    own = bank.own_rows(features)
+    for rows, columns in bank.shifts:
+        moved = nets.critic.features(shifted_images(x, rows, columns, fill=-1.0))
+        distance = torch.minimum(distance, bank.distance(moved, exclude=own))
+    return distance
+
+
+def neighbor_offsets(radius: int) -> tuple[tuple[int, int], ...]:
+    """Every ``(rows, columns)`` offset of at most ``radius`` pixels along each axis, but ``(0, 0)``.
+
+    Examples
+    --------
+    >>> neighbor_offsets(1)
+    ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+    >>> neighbor_offsets(0)
+    ()
+    """
+    steps = range(-radius, radius + 1)
+    return tuple((r, c) for r in steps for c in steps if (r, c) != (0, 0))
+
+
+def shifted_images(x: Tensor, rows: int, columns: int, fill: float) -> Tensor:
+    """Images ``x`` of shape (..., H, W) moved ``rows`` down and ``columns`` right; the
+    uncovered border takes the value ``fill``.
+
+    Examples
+    --------
+    >>> shifted_images(torch.arange(6.0).reshape(1, 1, 2, 3), 0, 1, fill=-1.0)
+    tensor([[[[-1.,  0.,  1.],
+              [-1.,  3.,  4.]]]])
+    """
+    height, width = x.shape[-2:]
+    out = torch.full_like(x, fill)
+    target = (slice(max(rows, 0), height + min(rows, 0)), slice(max(columns, 0), width + min(columns, 0)))
+    source = (slice(max(-rows, 0), height + min(-rows, 0)), slice(max(-columns, 0), width + min(-columns, 0)))
+    out[(..., *target)] = x[(..., *source)]
+    return out
 
 
 def term_spreads(components: dict[str, np.ndarray]) -> dict[str, float]:

@@ -9,7 +9,7 @@ import torch
 
 from danogan_sk import DAnoGANDetector
 from danogan_sk.memory_bank import MemoryBank, feature_vectors
-from danogan_sk.scoring import anomaly_score, term_spreads
+from danogan_sk.scoring import anomaly_score, neighbor_offsets, shifted_images, term_spreads
 
 TINY = dict(n_generators=2, latent_dim=3, n_epochs=1, xzx_epochs=1, base_channels=4, random_state=0,
             neighbor_weight=0.5)
@@ -24,7 +24,8 @@ def images():
 @pytest.fixture(scope="module")
 def fitted(images):
     X, _ = images
-    return DAnoGANDetector(memory_bank_size=50, **TINY).fit(X)
+    # Queries moved by a pixel too, so that every test below covers that path.
+    return DAnoGANDetector(memory_bank_size=50, neighbor_shift=1, **TINY).fit(X)
 
 
 def _brute_force(queries: np.ndarray, bank: np.ndarray, k: int, metric: str) -> np.ndarray:
@@ -174,3 +175,90 @@ def test_offset_is_computed_once_per_change_of_the_score_settings(images, fitted
     fitted.set_params(neighbor_weight=0.0)
     assert fitted.offset_ != first and len(calls) == 2
     fitted.set_params(neighbor_weight=0.5, contamination=0.1)
+
+
+def test_exclude_leaves_out_the_named_row_instead_of_the_identical_one():
+    rng = np.random.default_rng(4)
+    bank = rng.normal(size=(20, 4))
+    queries = np.concatenate([bank[:3], rng.normal(size=(3, 4))])
+    exclude = np.array([5, -1, 0, 7, -1, 19])
+    memory = MemoryBank(torch.from_numpy(bank).float(), 2, "euclidean", None)
+    distances, rows = memory.neighbors(torch.from_numpy(queries).float(), exclude=torch.from_numpy(exclude))
+    full = np.linalg.norm(queries[:, None, :] - bank[None, :, :], axis=2)
+    for i, row in enumerate(exclude):
+        if row >= 0:
+            full[i, row] = np.inf  # only the named row: query 0 keeps its identical row 0
+    expected_rows = np.argsort(full, axis=1)[:, :2]
+    np.testing.assert_array_equal(rows.numpy(), expected_rows)
+    np.testing.assert_allclose(distances.numpy(), np.take_along_axis(full, expected_rows, 1), rtol=1e-4, atol=1e-6)
+    assert rows[0, 0] == 0 and distances[0, 0] < 1e-3
+
+
+def test_own_rows_finds_the_queries_that_are_bank_rows():
+    rng = np.random.default_rng(5)
+    bank = rng.normal(size=(12, 3))
+    queries = np.concatenate([bank[[7, 2]], bank[[7]] + 0.1, rng.normal(size=(2, 3))])
+    memory = MemoryBank(feature_vectors(torch.from_numpy(bank), None, "cosine"), 1, "cosine", None)
+    np.testing.assert_array_equal(memory.own_rows(torch.from_numpy(queries).float()).numpy(), [7, 2, -1, -1, -1])
+
+
+def test_shifted_images_move_and_fill():
+    x = torch.arange(12.0).reshape(1, 1, 3, 4)
+    np.testing.assert_array_equal(shifted_images(x, -1, 1, fill=-1.0)[0, 0].numpy(),
+                                  [[-1, 4, 5, 6], [-1, 8, 9, 10], [-1, -1, -1, -1]])
+    np.testing.assert_array_equal(shifted_images(x, 0, 0, fill=-1.0).numpy(), x.numpy())
+    assert shifted_images(x, 3, 0, fill=7.0).eq(7.0).all()
+    assert len(neighbor_offsets(2)) == 24 and (0, 0) not in neighbor_offsets(2)
+
+
+def test_shifted_neighbor_term_matches_brute_force(images, fitted):
+    """The smallest distance over the query and its moved copies; a training row's copies skip its own row."""
+    X, X_test = images
+    bank = fitted.memory_bank_.vectors.numpy()
+    assert fitted.memory_bank_.shifts == neighbor_offsets(1)
+    low = float(np.min(X))  # the fill, -1 on the networks' scale
+
+    def vectors(A):
+        return fitted.critic_features(A).reshape(len(A), -1).astype(np.float64)
+
+    for queries in (X_test, X):
+        plain = np.linalg.norm(vectors(queries)[:, None] - bank[None], axis=2)
+        own = np.where(plain.min(1) < 1e-3, plain.argmin(1), -1)
+        best = np.full(len(queries), np.inf)
+        for rows, columns in ((0, 0), *neighbor_offsets(1)):
+            moved = shifted_images(torch.from_numpy(queries), rows, columns, fill=low).numpy()
+            d = np.linalg.norm(vectors(moved)[:, None] - bank[None], axis=2)
+            d[own >= 0, own[own >= 0]] = np.inf
+            best = np.minimum(best, d.min(1))
+        np.testing.assert_allclose(fitted.score_components(queries)["neighbor"], best, rtol=1e-4, atol=1e-5)
+    assert (own >= 0).sum() == len(fitted.memory_bank_)  # the bank's rows were found as themselves
+
+
+def test_neighbor_shift_only_lowers_the_neighbor_term(images, fitted):
+    X, X_test = images
+    unshifted = DAnoGANDetector(memory_bank_size=50, neighbor_shift=0, **TINY).fit(X)
+    assert unshifted.memory_bank_.shifts == ()
+    np.testing.assert_array_equal(unshifted.memory_bank_.vectors.numpy(), fitted.memory_bank_.vectors.numpy())
+    plain, moved = unshifted.score_components(X_test), fitted.score_components(X_test)
+    np.testing.assert_array_equal(plain["critic"], moved["critic"])
+    assert np.all(moved["neighbor"] <= plain["neighbor"] + 1e-6)
+    assert np.mean(moved["neighbor"] < plain["neighbor"] - 1e-6) > 0.5
+
+
+def test_tabular_rows_are_never_moved():
+    X = np.random.default_rng(0).normal(size=(60, 4))
+    det = DAnoGANDetector(**dict(TINY, neighbor_shift=2)).fit(X)
+    assert det.memory_bank_.shifts == ()
+
+
+def test_a_detector_saved_before_neighbor_shift_scores_as_it_did(images):
+    X, X_test = images
+    old = DAnoGANDetector(memory_bank_size=50, neighbor_shift=0, **TINY).fit(X)
+    state = old.__getstate__()
+    # What such a pickle holds: no neighbor_shift parameter, a bank without shifts.
+    del state["neighbor_shift"]
+    del state["memory_bank_"].__dict__["shifts"]
+    loaded = DAnoGANDetector.__new__(DAnoGANDetector)
+    loaded.__setstate__(state)
+    assert loaded.neighbor_shift == 0 and loaded.memory_bank_.shifts == ()
+    np.testing.assert_allclose(loaded.decision_function(X_test), old.decision_function(X_test), rtol=1e-6)
