@@ -4,6 +4,7 @@ Run from the repository root::
 
     python benchmarks/bench_scoring.py
     python benchmarks/bench_scoring.py --sizes 28 --n-images 1024   # quicker
+    python benchmarks/bench_scoring.py --neighbor-shifts 0 1        # the cost of neighbor_shift
 
 Both score the same untrained-but-fixed networks (the cost does not depend
 on the weights): the library with ``score_components`` on the whole query
@@ -30,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from yardstick import thesis_anomaly_test  # noqa: E402
 
 from danogan_sk.nn import NetworkSpec, build_networks, to_fast_layout  # noqa: E402
-from danogan_sk.scoring import score_components  # noqa: E402
+from danogan_sk.memory_bank import MemoryBank  # noqa: E402
+from danogan_sk.scoring import neighbor_offsets, score_components  # noqa: E402
 
 
 def _setup(name: str, image_size: int, n_generators: int, n_images: int):
@@ -57,14 +59,35 @@ RUNNERS = {"library": _library, "yardstick": _yardstick}
 
 def images_per_second(image_size: int, n_generators: int, n_images: int, repeats: int) -> dict[str, float]:
     setups = {name: _setup(name, image_size, n_generators, n_images) for name in RUNNERS}
+    runs = {name: (lambda run=run, setup=setups[name]: run(*setup)) for name, run in RUNNERS.items()}
     for name, run in RUNNERS.items():
         nets, query = setups[name]
         run(nets, query[:256])  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in RUNNERS}
+    return _median_rates(runs, n_images, repeats)
+
+
+def neighbor_term_rates(image_size: int, n_generators: int, n_images: int, repeats: int,
+                        bank_rows: int, shifts: list[int]) -> dict[str, float]:
+    """Library scoring without a bank, and with a bank of ``bank_rows`` rows at each ``neighbor_shift``."""
+    nets, query = _setup("library", image_size, n_generators, n_images)
+    dim = nets.critic.features(query[:1]).numel()
+    vectors = torch.randn(bank_rows, dim, generator=torch.Generator().manual_seed(1))
+    banks = {"no bank": None} | {
+        f"bank of {bank_rows}, neighbor_shift={s}": MemoryBank(vectors, 1, "euclidean", None, neighbor_offsets(s))
+        for s in shifts}
+    runs = {name: (lambda bank=bank: score_components(nets, query, bank)) for name, bank in banks.items()}
+    for bank in banks.values():
+        score_components(nets, query[:256], bank)  # warm-up
+    return _median_rates(runs, n_images, repeats)
+
+
+def _median_rates(runs: dict, n_images: int, repeats: int) -> dict[str, float]:
+    """Images per second of each run, the median of ``repeats`` alternated timings."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        for name, run in RUNNERS.items():
+        for name, run in runs.items():
             start = time.perf_counter()
-            run(*setups[name])
+            run()
             times[name].append(time.perf_counter() - start)
     return {name: n_images / statistics.median(values) for name, values in times.items()}
 
@@ -108,9 +131,23 @@ def main() -> None:
     parser.add_argument("--n-images", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    parser.add_argument("--neighbor-shifts", type=int, nargs="+", default=None, metavar="SHIFT",
+                        help="instead, the library's scoring with a memory bank at these neighbor_shift values")
+    parser.add_argument("--bank-rows", type=int, default=5000)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.neighbor_shifts is not None:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.n_images} images, "
+              f"{args.generators} generators, median of {args.repeats}")
+        print("| size | scoring | images/s | time against no bank |")
+        print("|---:|---|---:|---:|")
+        for size in args.sizes:
+            rates = neighbor_term_rates(size, args.generators, args.n_images, args.repeats,
+                                        args.bank_rows, args.neighbor_shifts)
+            for name, rate in rates.items():
+                print(f"| {size}x{size} | {name} | {rate:.0f} | {rates['no bank'] / rate:.2f}x |", flush=True)
+        return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.n_images} images, "
           f"{args.generators} generators, median of {args.repeats}")
     print("| size | library images/s | yardstick images/s | ratio | library peak MiB | yardstick peak MiB |")

@@ -244,8 +244,7 @@ def shifted_query_terms(det: DAnoGANDetector, X_train, X_eval) -> dict[str, np.n
     terms = {}
     for part, X in (("train", X_train), ("eval", X_eval)):
         features = vectors(X)
-        own = bank.own_rows(features)
-        unshifted = bank.distance(features)
+        unshifted, own = bank.distance_and_own_rows(features)
         by_offset = {o: bank.distance(vectors(shifted(X, *o)), exclude=own) for o in _SQUARE}
         for name, offsets in SHIFT_QUERIES.items():
             smallest = torch.stack([unshifted, *(by_offset[o] for o in offsets)]).min(0).values

@@ -190,16 +190,16 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         (smaller banks for large images); ``None`` keeps every position.
         Set at ``fit``.
     neighbor_shift : int, default=0
-        Image queries are also compared moved by up to this many pixels
-        along each axis (the uncovered border takes the low end of the
-        training data's range, the black of MNIST); the ``neighbor`` term
-        is the smallest distance over the ``(2 * neighbor_shift + 1) ** 2``
-        positions, so a normal image drawn a pixel off its nearest training
-        sample stays near it. The bank still holds each training sample
-        once; scoring runs the critic and searches the bank that many times.
-        0 compares queries as they are; tabular rows are never moved.
-        Measured on the development protocol (``docs/benchmarks.md``). Set
-        at ``fit``.
+        Image queries are also compared moved by up to this many pixels in
+        all (``|rows| + |columns| <= neighbor_shift``: 4 moved copies at 1,
+        12 at 2; the uncovered border takes the low end of the training
+        data's range, the black of MNIST). The ``neighbor`` term is the
+        smallest distance over the query and its copies, so a normal image
+        drawn a pixel off its nearest training sample stays near it. The
+        bank still holds each training sample once; scoring runs the
+        critic and searches the bank once more per copy. 0 compares queries
+        as they are; tabular rows are never moved. Measured on the
+        development protocol (``docs/benchmarks.md``). Set at ``fit``.
     contamination : float in (0, 0.5], default=0.1
         Expected proportion of outliers, sets ``offset_``. Acts at scoring time.
     image_shape : tuple of int or None, default=None

@@ -161,7 +161,7 @@ class MemoryBank:
             A bank row to leave out for each query (-1: none), in place of
             the identical row: the row of the training sample a moved copy
             was made from, which the copy no longer matches exactly (see
-            :meth:`own_rows`).
+            :meth:`distance_and_own_rows`).
 
         Returns
         -------
@@ -199,33 +199,39 @@ class MemoryBank:
         >>> bank.neighbors(torch.tensor([[0.0, 1.5]]), exclude=torch.tensor([2]))
         (tensor([[1.5000]]), tensor([[0]]))
         """
+        distances, rows, _ = self._search(features, exclude)
+        return distances, rows
+
+    def distance_and_own_rows(self, features: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`distance`, and the bank row each query is (identical within float32
+        rounding, the row that distance leaves out) or -1, from one search.
+
+        Examples
+        --------
+        >>> bank = MemoryBank(torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 2.0]]), 1, "euclidean", None)
+        >>> bank.distance_and_own_rows(torch.tensor([[3.0, 4.0], [0.0, 1.5]]))
+        (tensor([3.6056, 0.5000]), tensor([ 1, -1]))
+        """
+        distances, _, own = self._search(features, None)
+        return distances.mean(1), own
+
+    def _search(self, features: Tensor, exclude: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """Distances and rows of the ``n_neighbors`` nearest rows, and the row left out as the query itself."""
         squared, query_norms = self._squared_distances(features)
         if exclude is None:
             nearest, rows = torch.topk(squared, self.n_neighbors + 1, dim=1, largest=False)
             itself = nearest[:, :1] <= _SAME_SAMPLE * query_norms
             kept = torch.where(itself, nearest[:, 1:], nearest[:, :-1])
             kept_rows = torch.where(itself, rows[:, 1:], rows[:, :-1])
+            own = torch.where(itself[:, 0], rows[:, 0], -1)
         else:
             excluded = torch.nonzero(exclude >= 0)[:, 0]
             squared[excluded, exclude[excluded]] = torch.inf
             kept, kept_rows = torch.topk(squared, self.n_neighbors, dim=1, largest=False)
+            own = exclude
         # Unit vectors for "cosine": 1 - cos(q, b) = |q - b|^2 / 2.
         distances = kept / 2.0 if self.metric == "cosine" else kept.sqrt()
-        return distances, kept_rows
-
-    def own_rows(self, features: Tensor) -> Tensor:
-        """The bank row each query is (identical within float32 rounding, as in
-        :meth:`distance`), or -1 for a query that is not in the bank.
-
-        Examples
-        --------
-        >>> bank = MemoryBank(torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 2.0]]), 1, "euclidean", None)
-        >>> bank.own_rows(torch.tensor([[3.0, 4.0], [0.0, 1.5]]))
-        tensor([ 1, -1])
-        """
-        squared, query_norms = self._squared_distances(features)
-        nearest, rows = squared.min(1)
-        return torch.where(nearest <= _SAME_SAMPLE * query_norms[:, 0], rows, -1)
+        return distances, kept_rows, own
 
     def _squared_distances(self, features: Tensor) -> tuple[Tensor, Tensor]:
         """Squared distances of the queries' vectors to every bank row, and the queries' squared norms."""

@@ -108,12 +108,11 @@ def neighbor_distance(nets: DAnoGANNetworks, x: Tensor, features: Tensor, bank: 
     -------
     Tensor of shape (n,)
     """
-    distance = bank.distance(features)
     if not bank.shifts or x.dim() != 4:
-        return distance
+        return bank.distance(features)
     # A training sample's moved copy no longer matches its own bank row exactly, so that
     # row is left out by index: the training data keeps the distances of unseen data.
-    own = bank.own_rows(features)
+    distance, own = bank.distance_and_own_rows(features)
     for rows, columns in bank.shifts:
         moved = nets.critic.features(shifted_images(x, rows, columns, fill=-1.0))
         distance = torch.minimum(distance, bank.distance(moved, exclude=own))
@@ -121,17 +120,18 @@ def neighbor_distance(nets: DAnoGANNetworks, x: Tensor, features: Tensor, bank: 
 
 
 def neighbor_offsets(radius: int) -> tuple[tuple[int, int], ...]:
-    """Every ``(rows, columns)`` offset of at most ``radius`` pixels along each axis, but ``(0, 0)``.
+    """Every ``(rows, columns)`` move of at most ``radius`` pixels in all
+    (``|rows| + |columns| <= radius``), but ``(0, 0)``.
 
     Examples
     --------
     >>> neighbor_offsets(1)
-    ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
-    >>> neighbor_offsets(0)
-    ()
+    ((-1, 0), (0, -1), (0, 1), (1, 0))
+    >>> len(neighbor_offsets(2)), neighbor_offsets(0)
+    (12, ())
     """
     steps = range(-radius, radius + 1)
-    return tuple((r, c) for r in steps for c in steps if (r, c) != (0, 0))
+    return tuple((r, c) for r in steps for c in steps if 0 < abs(r) + abs(c) <= radius)
 
 
 def shifted_images(x: Tensor, rows: int, columns: int, fill: float) -> Tensor:

@@ -194,12 +194,15 @@ def test_exclude_leaves_out_the_named_row_instead_of_the_identical_one():
     assert rows[0, 0] == 0 and distances[0, 0] < 1e-3
 
 
-def test_own_rows_finds_the_queries_that_are_bank_rows():
+def test_own_rows_are_the_rows_distance_leaves_out():
     rng = np.random.default_rng(5)
     bank = rng.normal(size=(12, 3))
-    queries = np.concatenate([bank[[7, 2]], bank[[7]] + 0.1, rng.normal(size=(2, 3))])
-    memory = MemoryBank(feature_vectors(torch.from_numpy(bank), None, "cosine"), 1, "cosine", None)
-    np.testing.assert_array_equal(memory.own_rows(torch.from_numpy(queries).float()).numpy(), [7, 2, -1, -1, -1])
+    queries = torch.from_numpy(np.concatenate([bank[[7, 2]], bank[[7]] + 0.1, rng.normal(size=(2, 3))]))
+    memory = MemoryBank(feature_vectors(torch.from_numpy(bank), None, "cosine"), 2, "cosine", None)
+    distance, own = memory.distance_and_own_rows(queries)
+    np.testing.assert_array_equal(own.numpy(), [7, 2, -1, -1, -1])
+    np.testing.assert_allclose(distance.numpy(), memory.distance(queries).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(memory.distance(queries, exclude=own).numpy(), distance.numpy(), rtol=1e-6)
 
 
 def test_shifted_images_move_and_fill():
@@ -208,7 +211,9 @@ def test_shifted_images_move_and_fill():
                                   [[-1, 4, 5, 6], [-1, 8, 9, 10], [-1, -1, -1, -1]])
     np.testing.assert_array_equal(shifted_images(x, 0, 0, fill=-1.0).numpy(), x.numpy())
     assert shifted_images(x, 3, 0, fill=7.0).eq(7.0).all()
-    assert len(neighbor_offsets(2)) == 24 and (0, 0) not in neighbor_offsets(2)
+    assert set(neighbor_offsets(2)) == {(r, c) for r in range(-2, 3) for c in range(-2, 3)
+                                        if 0 < abs(r) + abs(c) <= 2}
+    assert len(neighbor_offsets(2)) == 12
 
 
 def test_shifted_neighbor_term_matches_brute_force(images, fitted):
