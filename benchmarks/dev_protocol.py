@@ -18,11 +18,13 @@ computed from them without refitting:
 * ``neighbor[bank]``: distance of the critic features ``D_i`` to the
   nearest bank rows, for each bank setting of :data:`BANKS` (metric,
   neighbours, pooling, rows, sampling) and for the other critic layers of
-  :data:`LAYER_BANKS`, and for banks that also hold the training images
-  shifted by a pixel (:data:`SHIFT_BANKS`), alone and combined with the
+  :data:`LAYER_BANKS`, for banks that also hold the training images
+  shifted by a pixel (:data:`SHIFT_BANKS`) and for queries compared also
+  shifted, as the library's ``neighbor_shift`` does (:data:`SHIFT_QUERIES`),
+  alone and combined with the
   critic and the pixel error at the weights of :data:`WEIGHTS`, each term
   scaled as above. ``--bank-groups`` limits which of these a run computes
-  (the library's own bank always is).
+  (the library's own terms always are).
 
 With ``--budgets 6 12 24`` one detector per (class, seed) is fitted for
 6 epochs, then continued (``warm_start``) to 12 and 24, and every budget's
@@ -93,11 +95,14 @@ SHIFT_BANKS = {"euc k1 all shift4": _CROSS, "euc k1 all shift8": _SQUARE}
 #: image): a query's distance is the smallest over itself and its shifted copies
 #: (:func:`shifted_query_terms`).
 SHIFT_QUERIES = {"euc k1 all query shift4": _CROSS, "euc k1 all query shift8": _SQUARE}
-#: Groups of banks ``--bank-groups`` chooses from (the default bank is always computed).
-BANK_GROUPS = ("settings", "layers", "shifts", "query-shifts")
+#: Groups of banks ``--bank-groups`` chooses from; :data:`DEFAULT_BANK` and
+#: :data:`SHIFT_QUERIES` (the library's term at ``neighbor_shift`` 0, 1 and the
+#: 3 x 3 square) are always computed.
+BANK_GROUPS = ("settings", "layers", "shifts")
 #: (critic_weight, neighbor_weight) of the combinations with the pixel error taking the rest.
 WEIGHTS = ((0.0, 1.0), (0.25, 0.75), (0.5, 0.5), (0.25, 0.5))
-#: The library's bank setting, which ``--pixel-term`` combines with the raw-pixel distance.
+#: The library's bank setting at ``neighbor_shift=0``, which ``--pixel-term`` combines with
+#: the raw-pixel distance.
 DEFAULT_BANK = "euc k1 all"
 #: (critic, neighbor, pixel distance) weights of ``--pixel-term``.
 PIXEL_WEIGHTS = ((0.25, 0.75, 0.0), (0.25, 0.5, 0.25), (0.25, 0.375, 0.375), (0.0, 0.5, 0.5))
@@ -359,8 +364,7 @@ def run(args, params: dict, out: Path) -> None:
                 saved.update(layer_bank_terms(det, X_train, X_eval))
             if "shifts" in args.bank_groups:
                 saved.update(shifted_bank_terms(det, X_train, X_eval))
-            if "query-shifts" in args.bank_groups:
-                saved.update(shifted_query_terms(det, X_train, X_eval))
+            saved.update(shifted_query_terms(det, X_train, X_eval))
             saved["eval 1-NN"] = RawPixelNN().fit(X_train).anomaly_score(X_eval)
             new = not (out / file).exists()
             np.savez(out / file, **saved)
@@ -460,10 +464,10 @@ def main() -> None:
     parser.add_argument("--budgets", type=int, nargs="+", default=None, metavar="N_EPOCHS",
                         help="phase-1 epochs of several budgets read off one warm-started fit per "
                              "class and seed (xzx: a fifth of them, at least one)")
-    parser.add_argument("--bank-groups", nargs="+", default=list(BANK_GROUPS), choices=BANK_GROUPS,
-                        help="which banks to compute besides the default one: the settings of BANKS, "
-                             "the other critic LAYER_BANKS (with EXTRA_BANKS), the SHIFT_BANKS, "
-                             "the SHIFT_QUERIES")
+    parser.add_argument("--bank-groups", nargs="*", default=list(BANK_GROUPS), choices=BANK_GROUPS,
+                        help="which banks to compute besides the library's (DEFAULT_BANK, SHIFT_QUERIES): "
+                             "the settings of BANKS, the other critic LAYER_BANKS (with EXTRA_BANKS), "
+                             "the SHIFT_BANKS; none when given alone")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--out", type=Path, required=True, help="results folder")

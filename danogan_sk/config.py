@@ -93,7 +93,7 @@ class BankConfig:
     n_neighbors: int = _param(1, _at_least(1))
     neighbor_metric: str = _param("euclidean", StrOptions(set(METRICS)))
     feature_pool: int | None = _param(None, _at_least(1), None)
-    neighbor_shift: int = _param(0, _at_least(0))
+    neighbor_shift: int = _param(1, _at_least(0))
 
 
 @dataclass(frozen=True)
