@@ -225,8 +225,10 @@ class MemoryBank:
             kept_rows = torch.where(itself, rows[:, 1:], rows[:, :-1])
             own = torch.where(itself[:, 0], rows[:, 0], -1)
         else:
-            excluded = torch.nonzero(exclude >= 0)[:, 0]
-            squared[excluded, exclude[excluded]] = torch.inf
+            # A scatter, not boolean indexing: an accelerator need not wait for the host.
+            rows = exclude.clamp_min(0)[:, None]
+            left_out = torch.where(exclude[:, None] >= 0, torch.inf, squared.gather(1, rows))
+            squared.scatter_(1, rows, left_out)
             kept, kept_rows = torch.topk(squared, self.n_neighbors, dim=1, largest=False)
             own = exclude
         # Unit vectors for "cosine": 1 - cos(q, b) = |q - b|^2 / 2.

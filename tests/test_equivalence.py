@@ -20,7 +20,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from danogan_sk import nn as nn_module
 from danogan_sk.nn import ROUTING_STRATEGIES, NetworkSpec, build_networks, route, to_fast_layout
-from danogan_sk.scoring import score_components
+from danogan_sk.memory_bank import MemoryBank, feature_vectors
+from danogan_sk.scoring import neighbor_offsets, score_components
 from danogan_sk.training import TrainingConfig, _EpochLog, _Optimizers, _phase1_steps
 
 # 28x28 crops on even offsets (sub-pixel last stage); 8x6 on an odd one (plain last stage).
@@ -245,6 +246,10 @@ def test_stacked_routing_reads_nothing_back_to_the_host(shape, monkeypatch):
             nets.eval()
             with torch.no_grad():
                 score_components(nets, batches[0])
+                # With a memory bank holding some of the queries, and moved queries for images.
+                vectors = feature_vectors(nets.critic.features(torch.cat(batches[:2])), None, "euclidean")
+                bank = MemoryBank(vectors, 1, "euclidean", None, neighbor_offsets(1) if len(shape) == 3 else ())
+                score_components(nets, batches[0], bank)
         reads[strategy] = recorder.reads
     assert reads["stacked"] == []
     assert "tolist" in reads["loop"] and "bincount" in reads["loop"]
