@@ -216,21 +216,27 @@ def shifted(X: np.ndarray, rows: int, columns: int) -> np.ndarray:
     return shifted_images(torch.from_numpy(X), rows, columns, fill=0).numpy()
 
 
-def shifted_bank_terms(det: DAnoGANDetector, X_train, X_eval, chunk: int = 500) -> dict[str, np.ndarray]:
-    """``neighbor`` for every bank of :data:`SHIFT_BANKS`. A training image is scored by the
-    nearest bank row that is neither itself nor one of its own shifts."""
-    vectors = lambda X: feature_vectors(torch.from_numpy(det.critic_features(X)), None, "euclidean")  # noqa: E731
-    train, query = vectors(X_train), vectors(X_eval)
-    n = len(train)
+def moved_vectors(det: DAnoGANDetector, X) -> dict[tuple[int, int], Tensor]:
+    """``D_i`` vectors (euclidean, every position) of ``X`` as it is, offset ``(0, 0)``, and
+    moved by every offset of :data:`_SQUARE`: what the shifted banks and queries read."""
+    return {offset: feature_vectors(torch.from_numpy(det.critic_features(shifted(X, *offset))), None, "euclidean")
+            for offset in ((0, 0), *_SQUARE)}
+
+
+def shifted_bank_terms(train: dict, query: Tensor, chunk: int = 500) -> dict[str, np.ndarray]:
+    """``neighbor`` for every bank of :data:`SHIFT_BANKS`, from the training images' vectors by
+    offset (:func:`moved_vectors`) and the evaluation rows' vectors. A training image is scored
+    by the nearest bank row that is neither itself nor one of its own shifts."""
+    n = len(train[(0, 0)])
     terms = {}
     for name, offsets in SHIFT_BANKS.items():
-        bank = MemoryBank(torch.cat([train, *(vectors(shifted(X_train, *o)) for o in offsets)]),
+        bank = MemoryBank(torch.cat([train[(0, 0)], *(train[o] for o in offsets)]),
                           len(offsets) + 1, "euclidean", None)
         terms[f"eval {name}"] = torch.cat([bank.neighbors(query[i:i + chunk])[0][:, 0]
                                            for i in range(0, len(query), chunk)]).double().numpy()
         nearest = []
         for i in range(0, n, chunk):
-            distances, rows = bank.neighbors(train[i:i + chunk])
+            distances, rows = bank.neighbors(train[(0, 0)][i:i + chunk])
             # Row r of the bank is a copy of training image r % n; at most len(offsets)
             # of the len(offsets) + 1 neighbours are the query's own copies.
             own = rows % n == torch.arange(i, min(i + chunk, n))[:, None]
@@ -240,17 +246,16 @@ def shifted_bank_terms(det: DAnoGANDetector, X_train, X_eval, chunk: int = 500) 
     return terms
 
 
-def shifted_query_terms(det: DAnoGANDetector, X_train, X_eval) -> dict[str, np.ndarray]:
+def shifted_query_terms(moved: dict[str, dict]) -> dict[str, np.ndarray]:
     """``neighbor`` for every setting of :data:`SHIFT_QUERIES`, as the library's
-    ``neighbor_shift`` scores: the bank holds every training image once, and a training
-    image's shifted copies leave out its own row as the image itself does."""
-    vectors = lambda X: feature_vectors(torch.from_numpy(det.critic_features(X)), None, "euclidean")  # noqa: E731
-    bank = MemoryBank(vectors(X_train), 1, "euclidean", None)
+    ``neighbor_shift`` scores, from each part's vectors by offset (:func:`moved_vectors`): the
+    bank holds every training image once, and a training image's shifted copies leave out its
+    own row as the image itself does."""
+    bank = MemoryBank(moved["train"][(0, 0)], 1, "euclidean", None)
     terms = {}
-    for part, X in (("train", X_train), ("eval", X_eval)):
-        features = vectors(X)
-        unshifted, own = bank.distance_and_own_rows(features)
-        by_offset = {o: bank.distance(vectors(shifted(X, *o)), exclude=own) for o in _SQUARE}
+    for part, vectors in moved.items():
+        unshifted, own = bank.distance_and_own_rows(vectors[(0, 0)])
+        by_offset = {o: bank.distance(vectors[o], exclude=own) for o in _SQUARE}
         for name, offsets in SHIFT_QUERIES.items():
             smallest = torch.stack([unshifted, *(by_offset[o] for o in offsets)]).min(0).values
             terms[f"{part} {name}"] = smallest.double().numpy()
@@ -362,9 +367,11 @@ def run(args, params: dict, out: Path) -> None:
                                     BANKS if "settings" in args.bank_groups else [DEFAULT_BANK]))
             if "layers" in args.bank_groups:
                 saved.update(layer_bank_terms(det, X_train, X_eval))
+            # The critic reads every moved image once, for the shifted banks and queries alike.
+            moved = {"train": moved_vectors(det, X_train), "eval": moved_vectors(det, X_eval)}
             if "shifts" in args.bank_groups:
-                saved.update(shifted_bank_terms(det, X_train, X_eval))
-            saved.update(shifted_query_terms(det, X_train, X_eval))
+                saved.update(shifted_bank_terms(moved["train"], moved["eval"][(0, 0)]))
+            saved.update(shifted_query_terms(moved))
             saved["eval 1-NN"] = RawPixelNN().fit(X_train).anomaly_score(X_eval)
             new = not (out / file).exists()
             np.savez(out / file, **saved)
