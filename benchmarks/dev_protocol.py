@@ -24,7 +24,8 @@ computed from them without refitting:
   alone and combined with the
   critic and the pixel error at the weights of :data:`WEIGHTS`, each term
   scaled as above. ``--bank-groups`` limits which of these a run computes
-  (the library's own terms always are).
+  (the library's own terms always are); ``--weights`` replaces :data:`WEIGHTS`
+  with any list of (critic, neighbour) weights, computed from the saved fits.
 
 With ``--budgets 6 12 24`` one detector per (class, seed) is fitted for
 6 epochs, then continued (``warm_start``) to 12 and 24, and every budget's
@@ -281,8 +282,12 @@ def _label(weighted_terms) -> str:
     return " + ".join(f"{w:g} {t}" for w, t in weighted_terms if w > 1e-9)
 
 
-def variant_scores(saved) -> dict[str, np.ndarray]:
-    """Every variant's anomaly score of the evaluation rows, from one fit's saved terms."""
+def variant_scores(saved, weights=WEIGHTS) -> dict[str, np.ndarray]:
+    """Every variant's anomaly score of the evaluation rows, from one fit's saved terms.
+
+    ``weights`` are the (critic, neighbour) weights combined with each bank, the pixel
+    error taking the rest.
+    """
     train = {t: saved[f"train {t}"] for t in ("mse", "kl", "critic")}
     evaluation = {t: saved[f"eval {t}"] for t in ("mse", "kl", "critic")}
     spreads = term_spreads(train)
@@ -297,7 +302,7 @@ def variant_scores(saved) -> dict[str, np.ndarray]:
     for name in [n for n in (*BANKS, *LAYER_BANKS, *EXTRA_BANKS, *SHIFT_BANKS, *SHIFT_QUERIES) if f"eval {n}" in saved]:
         query = dict(evaluation, neighbor=saved[f"eval {name}"])
         bank_spreads[name] = term_spreads(dict(train, neighbor=saved[f"train {name}"]))
-        for critic, neighbor in WEIGHTS:
+        for critic, neighbor in weights:
             label = _label(((neighbor, "neighbor"), (critic, "critic"), (1.0 - critic - neighbor, "mse")))
             scores[f"{label} [{name}]"] = anomaly_score(query, 0.0, critic, bank_spreads[name],
                                                        neighbor_weight=neighbor)
@@ -391,13 +396,14 @@ def read_aucs(out: Path, args=None) -> list[dict]:
     """The runs of ``out`` with every variant's AUC (and the pixel-distance combinations
     when ``args.pixel_term`` is set)."""
     runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines() if line]
+    weights = WEIGHTS if args is None or not args.weights else args.weights
     cache: dict = {}
     for run in runs:
         saved = dict(np.load(out / run["file"]))
         if args is not None and args.pixel_term:
             saved.update(pixel_terms(args, run, cache))
         run["auc"] = {name: float(roc_auc_score(saved["y_eval"], scores))
-                      for name, scores in variant_scores(saved).items()}
+                      for name, scores in variant_scores(saved, weights).items()}
     return runs
 
 
@@ -458,6 +464,17 @@ def per_class(records: list[dict], variants: list[str]) -> None:
                   + " | ".join(f"{np.mean([r['auc'][n] for r in of_class]):.3f}" for n in names) + " |")
 
 
+def _weight_pair(text: str) -> tuple[float, float]:
+    """``"0.25,0.75"`` -> ``(0.25, 0.75)``: critic and neighbour weights, summing to at most 1."""
+    try:
+        critic, neighbor = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected CRITIC,NEIGHBOR such as 0.25,0.75, got {text!r}") from None
+    if min(critic, neighbor) < 0 or critic + neighbor > 1 + 1e-9:
+        raise argparse.ArgumentTypeError(f"weights must be >= 0 and sum to at most 1, got {text!r}")
+    return critic, neighbor
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
@@ -481,6 +498,9 @@ def main() -> None:
     parser.add_argument("--summary", action="store_true", help="only print the summary of --out")
     parser.add_argument("--pixel-term", action="store_true",
                         help="also combine the raw-pixel nearest-neighbour distance as a score term")
+    parser.add_argument("--weights", nargs="+", type=_weight_pair, default=None, metavar="CRITIC,NEIGHBOR",
+                        help="(critic, neighbour) weights to combine with each bank, instead of WEIGHTS; "
+                             "computed from the saved fits")
     parser.add_argument("--top", type=int, default=None, help="rows of the summary (default: all)")
     parser.add_argument("--curve", nargs="+", default=None, metavar="VARIANT",
                         help="instead of the summary, these variants' mean AUC against CPU minutes")
