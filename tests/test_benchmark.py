@@ -295,6 +295,27 @@ def test_table_mean_uses_only_seeds_that_have_every_class():
     assert cells[3] == "0.700"  # (0.9 + 0.5) / 2 from seed 0 alone
 
 
+def test_a_table_never_averages_runs_of_two_versions():
+    from danogan_sk.benchmark.tables import ORACLE_ROW, auc_table, runs_frame
+
+    def record(version, auc, alpha_auc):
+        key = json.dumps({"params": {}, "versions": {"danogan_sk": version}}, sort_keys=True)
+        return {"dataset": "toy", "anomaly_class": "a", "method": "D-AnoGAN", "row": "D-AnoGAN (default score)",
+                "seed": 0, "auc": auc, "fit_seconds": 1.0, "alpha_auc": alpha_auc, "budget_key": "b",
+                "method_key": key}
+
+    # A folder resumed with a newer version holds the same run twice, under two keys.
+    records = [record("0.1.0", 0.9, {0.0: 0.2, 1.0: 0.6}), record("0.2.0", 0.1, {0.0: 0.7, 1.0: 0.3})]
+    lines = auc_table(runs_frame(records), "toy").splitlines()[2:]
+    cells = {line.split("|")[1].strip().strip("*"): line.split("|")[2].strip().strip("*") for line in lines}
+    assert cells == {
+        "D-AnoGAN (default score) (danogan_sk 0.1.0)": "0.900",
+        "D-AnoGAN (default score) (danogan_sk 0.2.0)": "0.100",
+        f"{ORACLE_ROW} (danogan_sk 0.1.0)": "0.600",
+        f"{ORACLE_ROW} (danogan_sk 0.2.0)": "0.700",
+    }
+
+
 def _bench_lines(out, methods, budget=Budget(epochs=1), pool=None, classes=(2,)):
     lines = []
     run_benchmark("toy", methods, [0], out, budget, list(classes),

@@ -5,7 +5,9 @@ per held-out class, then the mean over classes and the mean fit time. A
 cell is the mean AUC over seeds, ``mean +- std`` when there are several.
 Budgets are never averaged: when a folder holds runs at several budgets,
 each row is one budget, labelled with it (``VAE (epochs 2)``); a method that
-does not train is one row whatever the epochs.
+does not train is one row whatever the epochs. Nor are package versions: a
+folder resumed with a newer danogan_sk holds the method's runs of both, and
+each is its own row, labelled with what differs (``KNN (danogan_sk 0.1.0)``).
 The best honest value of each column is in bold. The "oracle" row is
 D-AnoGAN at the alpha with the best mean test AUC over the classes of a
 seed (as the thesis chose alpha per data set); it uses test labels, so it
@@ -14,6 +16,7 @@ is in italics and never in bold.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +40,13 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
 
 def oracle_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The oracle row: per (dataset, seed, budget), the grid alpha with the best mean test AUC."""
+    # Runs of different versions (method keys) are never one oracle.
+    keys = [k for k in ("budget_key", "method_key") if k in frame]
     grid = frame[frame["alpha_auc"].map(bool)].drop_duplicates(
-        ["dataset", "anomaly_class", "method", "seed", "budget_key"]
+        ["dataset", "anomaly_class", "method", "seed", *keys]
     )
     out = []
-    for _, runs in grid.groupby(["dataset", "seed", "budget_key"]):
+    for _, runs in grid.groupby(["dataset", "seed", *keys], dropna=False):
         curves = pd.DataFrame(list(runs["alpha_auc"]), index=runs.index)
         best_alpha = curves.mean().idxmax()
         rows = runs.assign(row=ORACLE_ROW, auc=curves[best_alpha], average_precision=np.nan)
@@ -75,7 +80,7 @@ def auc_table(frame: pd.DataFrame, dataset: str, class_order: list[str] | None =
         seeds, each on the classes it has, while none is complete).
     """
     data = frame[frame["dataset"] == dataset]
-    data = _label_budgets(pd.concat([data, oracle_frame(data)]))
+    data = _label_versions(_label_budgets(pd.concat([data, oracle_frame(data)])))
     classes = class_order or sorted(data["anomaly_class"].unique(), key=_class_sort_key)
     rows = list(dict.fromkeys(data["row"]))
     rows = [r for r in rows if not _is_oracle(r)] + [r for r in rows if _is_oracle(r)]
@@ -134,6 +139,33 @@ def _label_budgets(data: pd.DataFrame) -> pd.DataFrame:
     labels = data["budget"].map(_budget_text)
     return data.assign(row=[f"{row} ({label})" if label else row
                             for row, label in zip(data["row"], labels)])
+
+
+def _label_versions(data: pd.DataFrame) -> pd.DataFrame:
+    """``data`` with each row named after its method's package versions (or parameters) when
+    the method's runs have more than one :attr:`~.methods.Method.key`, so that results of
+    two versions are never averaged. Only what differs between the keys is named."""
+    if "method_key" not in data:
+        return data
+    keys = data["method_key"].fillna("{}")
+    counts = keys.groupby(data["method"]).nunique()
+    labels: dict[tuple[str, str], str] = {}
+    for method in counts[counts > 1].index:
+        flat = {key: _flat_key(key) for key in keys[data["method"] == method].unique()}
+        names = sorted({name for fields in flat.values() for name in fields})
+        varying = [n for n in names if len({str(fields.get(n)) for fields in flat.values()}) > 1]
+        for key, fields in flat.items():
+            labels[(method, key)] = ", ".join(f"{n} {fields.get(n, '-')}" for n in varying)
+    if not labels:
+        return data
+    return data.assign(row=[f"{row} ({labels[(m, k)]})" if (m, k) in labels else row
+                            for row, m, k in zip(data["row"], data["method"], keys)])
+
+
+def _flat_key(key: str) -> dict:
+    """A method key's parameters and package versions as one flat dict."""
+    parsed = json.loads(key)
+    return {**parsed.get("params", {}), **parsed.get("versions", {})}
 
 
 def _budget_text(budget: dict) -> str:
