@@ -2,6 +2,7 @@
 
 import os
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 from sklearn import config_context
 from sklearn.model_selection import GridSearchCV
 
+import danogan_sk
 from danogan_sk import DAnoGANDetector
 
 FAST = dict(
@@ -130,7 +132,8 @@ def test_a_pickle_from_an_incompatible_version_names_both_versions(table_detecto
     state["_danogan_state_format"] = 0
     state["_danogan_version"] = "0.0.1"
     restored = DAnoGANDetector.__new__(DAnoGANDetector)
-    with pytest.raises(ValueError, match=r"saved by danogan_sk 0\.0\.1.*danogan_sk 0\.1\.0"):
+    current = re.escape(danogan_sk.__version__)
+    with pytest.raises(ValueError, match=rf"saved by danogan_sk 0\.0\.1.*danogan_sk {current} reads"):
         restored.__setstate__(state)
     # and a current pickle loads
     pickle.loads(pickle.dumps(table_detector))
