@@ -136,9 +136,7 @@ def _label_budgets(data: pd.DataFrame) -> pd.DataFrame:
              or data["budget"].map(lambda b: b.get("max_train")).nunique(dropna=False) > 1)
     if not mixed:
         return data
-    labels = data["budget"].map(_budget_text)
-    return data.assign(row=[f"{row} ({label})" if label else row
-                            for row, label in zip(data["row"], labels)])
+    return _append_labels(data, data["budget"].map(_budget_text))
 
 
 def _label_versions(data: pd.DataFrame) -> pd.DataFrame:
@@ -158,8 +156,12 @@ def _label_versions(data: pd.DataFrame) -> pd.DataFrame:
             labels[(method, key)] = ", ".join(f"{n} {fields.get(n, '-')}" for n in varying)
     if not labels:
         return data
-    return data.assign(row=[f"{row} ({labels[(m, k)]})" if (m, k) in labels else row
-                            for row, m, k in zip(data["row"], data["method"], keys)])
+    return _append_labels(data, [labels.get((m, k), "") for m, k in zip(data["method"], keys)])
+
+
+def _append_labels(data: pd.DataFrame, labels) -> pd.DataFrame:
+    """``data`` with each row's label appended to its name in brackets (none where it is empty)."""
+    return data.assign(row=[f"{row} ({label})" if label else row for row, label in zip(data["row"], labels)])
 
 
 def _flat_key(key: str) -> dict:
