@@ -163,10 +163,9 @@ def budget_name(params: dict) -> str:
     )
 
 
-def bank_terms(det: DAnoGANDetector, X_train, X_eval, seed: int, names=BANKS) -> dict[str, np.ndarray]:
-    """``neighbor`` of the training images and evaluation rows for the banks ``names`` of :data:`BANKS`."""
-    features_train = torch.from_numpy(det.critic_features(X_train))
-    features_eval = torch.from_numpy(det.critic_features(X_eval))
+def bank_terms(features_train: Tensor, features_eval: Tensor, seed: int, names=BANKS) -> dict[str, np.ndarray]:
+    """``neighbor`` of the training images and evaluation rows for the banks ``names`` of
+    :data:`BANKS`, from their critic features ``D_i``."""
     terms = {}
     for name in names:
         metric, k, pool, size, sampling = BANKS[name]
@@ -217,11 +216,12 @@ def shifted(X: np.ndarray, rows: int, columns: int) -> np.ndarray:
     return shifted_images(torch.from_numpy(X), rows, columns, fill=0).numpy()
 
 
-def moved_vectors(det: DAnoGANDetector, X) -> dict[tuple[int, int], Tensor]:
-    """``D_i`` vectors (euclidean, every position) of ``X`` as it is, offset ``(0, 0)``, and
-    moved by every offset of :data:`_SQUARE`: what the shifted banks and queries read."""
-    return {offset: feature_vectors(torch.from_numpy(det.critic_features(shifted(X, *offset))), None, "euclidean")
-            for offset in ((0, 0), *_SQUARE)}
+def moved_vectors(det: DAnoGANDetector, X, features: Tensor) -> dict[tuple[int, int], Tensor]:
+    """``D_i`` vectors (euclidean, every position) of ``X`` as it is (its critic features
+    ``features``), offset ``(0, 0)``, and moved by every offset of :data:`_SQUARE`: what the
+    shifted banks and queries read."""
+    moved = {offset: torch.from_numpy(det.critic_features(shifted(X, *offset))) for offset in _SQUARE}
+    return {offset: feature_vectors(f, None, "euclidean") for offset, f in {(0, 0): features, **moved}.items()}
 
 
 def shifted_bank_terms(train: dict, query: Tensor, chunk: int = 500) -> dict[str, np.ndarray]:
@@ -368,12 +368,15 @@ def run(args, params: dict, out: Path) -> None:
             for part, data in (("train", X_train), ("eval", X_eval)):
                 components = det.score_components(data)
                 saved.update({f"{part} {t}": components[t] for t in ("mse", "kl", "critic")})
-            saved.update(bank_terms(det, X_train, X_eval, seed,
+            # The critic reads every image once, as it is and moved, for every bank alike.
+            features = {part: torch.from_numpy(det.critic_features(X))
+                        for part, X in (("train", X_train), ("eval", X_eval))}
+            saved.update(bank_terms(features["train"], features["eval"], seed,
                                     BANKS if "settings" in args.bank_groups else [DEFAULT_BANK]))
             if "layers" in args.bank_groups:
                 saved.update(layer_bank_terms(det, X_train, X_eval))
-            # The critic reads every moved image once, for the shifted banks and queries alike.
-            moved = {"train": moved_vectors(det, X_train), "eval": moved_vectors(det, X_eval)}
+            moved = {"train": moved_vectors(det, X_train, features["train"]),
+                     "eval": moved_vectors(det, X_eval, features["eval"])}
             if "shifts" in args.bank_groups:
                 saved.update(shifted_bank_terms(moved["train"], moved["eval"][(0, 0)]))
             saved.update(shifted_query_terms(moved))
