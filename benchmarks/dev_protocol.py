@@ -47,10 +47,14 @@ the spread between seeds (max - min), and the mean fit CPU minutes.
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
+import functools
 import itertools
 import json
 import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -59,8 +63,10 @@ from sklearn.metrics import roc_auc_score
 from torch import Tensor
 
 from danogan_sk import DAnoGANDetector
+from danogan_sk import estimator as estimator_module
 from danogan_sk.benchmark.methods import RawPixelNN
 from danogan_sk.datasets import leave_one_class_out, load_dataset
+from danogan_sk.hooks import EpochHook
 from danogan_sk.memory_bank import MemoryBank, bank_rows, feature_vectors
 from danogan_sk.scoring import anomaly_score, shifted_images, term_spreads
 
@@ -100,6 +106,25 @@ SHIFT_QUERIES = {"euc k1 all query shift4": _CROSS, "euc k1 all query shift8": _
 #: :data:`SHIFT_QUERIES` (the library's term at ``neighbor_shift`` 0, 1 and the
 #: 3 x 3 square) are always computed.
 BANK_GROUPS = ("settings", "layers", "shifts")
+#: Critics of ``--critic-averaging``, from the weights at the end of the last phase-1 epochs:
+#: name -> how the last epochs' weights combine: ``("epoch", j)`` the weights j epochs
+#: before the last (the score's fluctuation from epoch to epoch), ``("mean", k)`` the
+#: uniform mean of the last k epochs' weights (stochastic weight averaging), ``("ema", d)``
+#: their exponential moving average with decay d per epoch over :data:`SNAPSHOT_EPOCHS`.
+#: The last epoch's critic is the fitted detector's, whose terms every fit saves already.
+AVERAGED_CRITICS = {
+    "epoch -2": ("epoch", 2), "epoch -3": ("epoch", 3),
+    "mean of 3": ("mean", 3), "mean of 5": ("mean", 5), "mean of 10": ("mean", 10), "ema 0.7": ("ema", 0.7),
+}
+#: Score ensembles of ``--critic-averaging``: name -> epochs whose critics' scores are
+#: averaged (each critic's terms scaled by their own spread), the last epoch's included.
+CRITIC_ENSEMBLES = {"ensemble of 3": 3}
+#: The library's default (critic_weight, neighbor_weight), which ``--critic-averaging`` scores with.
+LIBRARY_WEIGHTS = (0.25, 0.75)
+#: Phase-1 epochs whose critic weights ``--critic-averaging`` keeps.
+SNAPSHOT_EPOCHS = 10
+#: The library's term at the default ``neighbor_shift=1``, which ``--critic-averaging`` recomputes.
+LIBRARY_BANK = "euc k1 all query shift4"
 #: (critic_weight, neighbor_weight) of the combinations with the pixel error taking the rest.
 WEIGHTS = ((0.0, 1.0), (0.25, 0.75), (0.5, 0.5), (0.25, 0.5))
 #: The library's bank setting at ``neighbor_shift=0``, which ``--pixel-term`` combines with
@@ -216,11 +241,11 @@ def shifted(X: np.ndarray, rows: int, columns: int) -> np.ndarray:
     return shifted_images(torch.from_numpy(X), rows, columns, fill=0).numpy()
 
 
-def moved_vectors(det: DAnoGANDetector, X, features: Tensor) -> dict[tuple[int, int], Tensor]:
+def moved_vectors(det: DAnoGANDetector, X, features: Tensor, offsets=_SQUARE) -> dict[tuple[int, int], Tensor]:
     """``D_i`` vectors (euclidean, every position) of ``X`` as it is (its critic features
-    ``features``), offset ``(0, 0)``, and moved by every offset of :data:`_SQUARE`: what the
-    shifted banks and queries read."""
-    moved = {offset: torch.from_numpy(det.critic_features(shifted(X, *offset))) for offset in _SQUARE}
+    ``features``), offset ``(0, 0)``, and moved by every offset of ``offsets`` (by default
+    :data:`_SQUARE`): what the shifted banks and queries read."""
+    moved = {offset: torch.from_numpy(det.critic_features(shifted(X, *offset))) for offset in offsets}
     return {offset: feature_vectors(f, None, "euclidean") for offset, f in {(0, 0): features, **moved}.items()}
 
 
@@ -247,19 +272,103 @@ def shifted_bank_terms(train: dict, query: Tensor, chunk: int = 500) -> dict[str
     return terms
 
 
-def shifted_query_terms(moved: dict[str, dict]) -> dict[str, np.ndarray]:
-    """``neighbor`` for every setting of :data:`SHIFT_QUERIES`, as the library's
-    ``neighbor_shift`` scores, from each part's vectors by offset (:func:`moved_vectors`): the
-    bank holds every training image once, and a training image's shifted copies leave out its
-    own row as the image itself does."""
+def shifted_query_terms(moved: dict[str, dict], settings=SHIFT_QUERIES) -> dict[str, np.ndarray]:
+    """``neighbor`` for every setting of ``settings`` (by default :data:`SHIFT_QUERIES`), as
+    the library's ``neighbor_shift`` scores, from each part's vectors by offset
+    (:func:`moved_vectors`): the bank holds every training image once, and a training image's
+    shifted copies leave out its own row as the image itself does."""
     bank = MemoryBank(moved["train"][(0, 0)], 1, "euclidean", None)
+    needed = {o for offsets in settings.values() for o in offsets}
     terms = {}
     for part, vectors in moved.items():
         unshifted, own = bank.distance_and_own_rows(vectors[(0, 0)])
-        by_offset = {o: bank.distance(vectors[o], exclude=own) for o in _SQUARE}
-        for name, offsets in SHIFT_QUERIES.items():
+        by_offset = {o: bank.distance(vectors[o], exclude=own) for o in needed}
+        for name, offsets in settings.items():
             smallest = torch.stack([unshifted, *(by_offset[o] for o in offsets)]).min(0).values
             terms[f"{part} {name}"] = smallest.double().numpy()
+    return terms
+
+
+class CriticSnapshots(EpochHook):
+    """Keeps the critic's weights (CPU copies) at the end of the last :data:`SNAPSHOT_EPOCHS`
+    phase-1 epochs, oldest first."""
+
+    def __init__(self) -> None:
+        self.states: collections.deque = collections.deque(maxlen=SNAPSHOT_EPOCHS)
+
+    def on_epoch_end(self, run, phase, epoch, record) -> None:
+        if phase == "phase 1":
+            self.states.append({k: v.detach().to("cpu", copy=True) for k, v in run.nets.critic.state_dict().items()})
+
+
+@contextlib.contextmanager
+def recording_critics():
+    """Within it, every detector fit also runs a :class:`CriticSnapshots`, which it yields.
+
+    The estimator takes no epoch hooks, so its call of ``fit_networks`` is wrapped for the
+    duration (a development measurement, not a library feature)."""
+    snapshots = CriticSnapshots()
+    original = estimator_module.fit_networks
+
+    @functools.wraps(original)
+    def fit_with_snapshots(*args, hooks=(), **kwargs):
+        return original(*args, hooks=(*hooks, snapshots), **kwargs)
+
+    with mock.patch.object(estimator_module, "fit_networks", fit_with_snapshots):
+        yield snapshots
+
+
+def averaged_state(states, rule: tuple[str, float]) -> dict[str, Tensor] | None:
+    """The critic weights of one :data:`AVERAGED_CRITICS` rule from the kept ``states``
+    (oldest first); ``None`` when fewer epochs were kept than the rule reads."""
+    kind, value = rule
+    latest_first = list(reversed(states))
+    if kind == "ema":
+        weights = [value**j for j in range(len(latest_first))]
+    else:
+        count = int(value)
+        if len(latest_first) < count:
+            return None
+        if kind == "epoch":
+            return latest_first[count - 1]
+        weights = [1.0] * count
+    members = latest_first[: len(weights)]
+    total = sum(weights)
+    return {k: sum(w / total * state[k] for w, state in zip(weights, members)) for k in members[0]}
+
+
+def critic_terms(det: DAnoGANDetector, state: dict[str, Tensor], X_train, X_eval) -> dict[str, np.ndarray]:
+    """The library's two default terms, ``critic`` and ``neighbor`` (at ``neighbor_shift=1``),
+    of the training images and evaluation rows, with the critic's weights set to ``state``
+    (the detector's own weights are put back after)."""
+    critic = det.networks_.critic
+    own_weights = {k: v.clone() for k, v in critic.state_dict().items()}
+    critic.load_state_dict(state)
+    try:
+        features = {part: torch.from_numpy(det.critic_features(X)) for part, X in (("train", X_train), ("eval", X_eval))}
+        with torch.no_grad():
+            values = {part: -torch.cat([critic.value_from_features(chunk.to(det.device_)).cpu()
+                                        for chunk in f.split(1000)]) for part, f in features.items()}
+        moved = {part: moved_vectors(det, X, features[part], _CROSS) for part, X in (("train", X_train), ("eval", X_eval))}
+        neighbor = shifted_query_terms(moved, {LIBRARY_BANK: _CROSS})
+    finally:
+        critic.load_state_dict(own_weights)
+    return {**{f"{part} critic": values[part].double().numpy() for part in values},
+            **{f"{part} neighbor": neighbor[f"{part} {LIBRARY_BANK}"] for part in values}}
+
+
+def averaged_critic_terms(det: DAnoGANDetector, snapshots: CriticSnapshots, X_train, X_eval) -> dict[str, np.ndarray]:
+    """:func:`critic_terms` for every critic of :data:`AVERAGED_CRITICS` that the kept
+    epochs allow, saved as ``"<part> <term> [<critic>]"``."""
+    last = snapshots.states[-1]
+    if any(not torch.equal(last[k].cpu(), v.cpu()) for k, v in det.networks_.critic.state_dict().items()):
+        raise RuntimeError("the last kept critic is not the fitted detector's")
+    terms = {}
+    for name, rule in AVERAGED_CRITICS.items():
+        state = averaged_state(snapshots.states, rule)
+        if state is not None:
+            terms.update({f"{key} [{name}]": value
+                          for key, value in critic_terms(det, state, X_train, X_eval).items()})
     return terms
 
 
@@ -316,7 +425,32 @@ def variant_scores(saved, weights=WEIGHTS) -> dict[str, np.ndarray]:
         for critic, neighbor, pixels in PIXEL_WEIGHTS:
             label = _label(((neighbor, "neighbor"), (critic, "critic"), (pixels, "pixel distance")))
             scores[f"{label} [{name}]"] = critic * critic_term + neighbor * neighbor_term + pixels * pixel_term
+    scores.update(averaged_critic_scores(saved))
     scores["raw-pixel 1-NN"] = saved["eval 1-NN"]
+    return scores
+
+
+def averaged_critic_scores(saved) -> dict[str, np.ndarray]:
+    """The library's default score (0.25 critic + 0.75 neighbour, each scaled by its spread on
+    the training images) from every critic of :data:`AVERAGED_CRITICS` a fit saved, and the
+    mean of those scores over the last epochs' critics (:data:`CRITIC_ENSEMBLES`)."""
+    critic_weight, neighbor_weight = LIBRARY_WEIGHTS
+    label = _label(((neighbor_weight, "neighbor"), (critic_weight, "critic")))
+    names = [n for n in AVERAGED_CRITICS if f"eval neighbor [{n}]" in saved]
+    if not names:
+        return {}
+    for part in ("train", "eval"):  # the last epoch's critic: the detector's own terms
+        saved = dict(saved, **{f"{part} critic [epoch -1]": saved[f"{part} critic"],
+                               f"{part} neighbor [epoch -1]": saved[f"{part} {LIBRARY_BANK}"]})
+    by_critic = {}
+    for name in ["epoch -1", *names]:
+        train, query = ({t: saved[f"{part} {t} [{name}]"] for t in ("critic", "neighbor")} for part in ("train", "eval"))
+        by_critic[name] = anomaly_score(query, 0.0, critic_weight, term_spreads(train), neighbor_weight=neighbor_weight)
+    scores = {f"{label} [critic {name}]": score for name, score in by_critic.items()}
+    for name, count in CRITIC_ENSEMBLES.items():
+        members = [f"epoch -{j}" for j in range(1, count + 1)]
+        if all(m in by_critic for m in members):
+            scores[f"{label} [critic {name}]"] = np.mean([by_critic[m] for m in members], axis=0)
     return scores
 
 
@@ -362,7 +496,8 @@ def run(args, params: dict, out: Path) -> None:
             # A later budget continues phase 1 and reruns xzx; its CPU time counts every fit
             # of the chain so far (the earlier budgets' xzx included, an overestimate).
             start = time.process_time()
-            det.set_params(**settings).fit(X_train)
+            with recording_critics() if args.critic_averaging else contextlib.nullcontext() as snapshots:
+                det.set_params(**settings).fit(X_train)
             fit_cpu += time.process_time() - start
             saved = {"y_eval": y_eval}
             for part, data in (("train", X_train), ("eval", X_eval)):
@@ -380,6 +515,8 @@ def run(args, params: dict, out: Path) -> None:
             if "shifts" in args.bank_groups:
                 saved.update(shifted_bank_terms(moved["train"], moved["eval"][(0, 0)]))
             saved.update(shifted_query_terms(moved))
+            if args.critic_averaging:
+                saved.update(averaged_critic_terms(det, snapshots, X_train, X_eval))
             saved["eval 1-NN"] = RawPixelNN().fit(X_train).anomaly_score(X_eval)
             new = not (out / file).exists()
             np.savez(out / file, **saved)
@@ -495,6 +632,9 @@ def main() -> None:
                         help="which banks to compute besides the library's (DEFAULT_BANK, SHIFT_QUERIES): "
                              "the settings of BANKS, the other critic LAYER_BANKS (with EXTRA_BANKS), "
                              "the SHIFT_BANKS; none when given alone")
+    parser.add_argument("--critic-averaging", action="store_true",
+                        help="also keep the critic's weights of the last phase-1 epochs and score with "
+                             "each, their averages (AVERAGED_CRITICS) and score ensembles (CRITIC_ENSEMBLES)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--out", type=Path, required=True, help="results folder")
