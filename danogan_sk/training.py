@@ -19,7 +19,7 @@ import copy
 import dataclasses
 import math
 import os
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -283,6 +283,8 @@ class _Run:
         self.data = X
         self.monitor_rows = rows[:_MONITOR_SIZE]
         self.history: dict[str, list] = defaultdict(list)
+        # The critic's weights at the end of the last phase-1 epochs, for critic_average_epochs.
+        self.critic_window: deque[dict[str, Tensor]] = deque(maxlen=config.critic_average_epochs)
         self.phase1_epoch = 0
         self.xzx_epoch = 0
         self.step = 0
@@ -308,9 +310,28 @@ class _Run:
             "xzx_optimizer": self.xzx_optimizer.state_dict(),
             "generator": self.generator.get_state(),
             "monitor_rows": self.monitor_rows,
+            "critic_window": list(self.critic_window),
             "history": dict(self.history),
             "counters": {name: getattr(self, name) for name in self._COUNTERS},
         }
+
+    def remember_critic(self) -> None:
+        """Add the critic's current weights to the window that :meth:`average_critic` reads."""
+        if self.critic_window.maxlen > 1:  # a window of one is the critic itself
+            self.critic_window.append({k: v.detach().clone() for k, v in self.nets.critic.state_dict().items()})
+
+    def average_critic(self) -> None:
+        """Give the critic the mean of its weights at the end of the last
+        ``critic_average_epochs`` phase-1 epochs (all of them, when fewer ran).
+
+        The window stays in the state, so that resuming or continuing the run
+        averages it again to the same weights.
+        """
+        if not self.critic_window:
+            return
+        mean = {k: torch.stack([weights[k] for weights in self.critic_window]).mean(0)
+                for k in self.critic_window[0]}
+        self.nets.critic.load_state_dict(mean)
 
     def load(self, state: dict) -> None:
         self.nets.load_state_dict(state["networks"])
@@ -319,6 +340,10 @@ class _Run:
         self.xzx_optimizer.load_state_dict(state["xzx_optimizer"])
         self.generator.set_state(state["generator"])
         self.monitor_rows = state["monitor_rows"].to(self.monitor_rows.device)
+        device = self.monitor_rows.device
+        self.critic_window.clear()  # a state saved before the window existed holds none
+        self.critic_window.extend({k: v.to(device) for k, v in weights.items()}
+                                  for weights in state.get("critic_window", ()))
         self.history = defaultdict(list, {name: list(values) for name, values in state["history"].items()})
         for name, value in state["counters"].items():
             setattr(self, name, value)
@@ -347,6 +372,7 @@ def _phase1_epoch(run: _Run, X: Tensor, check_each_step: bool) -> dict[str, floa
             done += length
     except FloatingPointError as exc:
         raise diverged("phase 1", run.phase1_epoch, str(exc)) from None
+    run.remember_critic()
     record = ddp.mean_record(log.means())
     record["reconstruction_error"] = reconstruction_error(nets, run.monitor_data())
     record["entropy_weight"] = entropy_weight_at(run.bandit_step, config, total_bandit_steps)
@@ -405,6 +431,9 @@ def _train(run: _Run, X: Tensor, hooks: list[EpochHook]) -> None:
                     setattr(run, run._EPOCH_COUNTERS[phase], epoch + 1)
                     call_all(hooks, "on_epoch_end")(run, phase, epoch, record)
             call_all(hooks, "on_phase_end")(run, phase)
+            if phase == "phase 1":
+                # After the hooks: a state kept to continue from holds the trained weights.
+                run.average_critic()
         call_all(hooks, "on_train_end")(run)
     finally:
         call_all(hooks, "close")()

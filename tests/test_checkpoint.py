@@ -42,15 +42,30 @@ def _interrupt_at(monkeypatch, function_name, call):
 def test_resume_after_an_interruption_reaches_the_uninterrupted_result(
     data, uninterrupted, tmp_path, monkeypatch, function_name, call
 ):
+    _assert_resumes(PARAMS, uninterrupted, data, tmp_path, monkeypatch, function_name, call)
+
+
+@pytest.mark.parametrize("function_name, call", [("_phase1_epoch", 3), ("_xzx_epoch", 2)])
+def test_an_averaged_critic_resumes_to_the_uninterrupted_result(data, tmp_path, monkeypatch, function_name, call):
+    # The window of critic weights is part of the checkpoint: a run resumed after its
+    # second epoch, or during xzx (after the averaging), averages the same weights.
+    params = dict(PARAMS, critic_average_epochs=2)
+    uninterrupted = DAnoGANDetector(**params).fit(data)
+    _assert_resumes(params, uninterrupted, data, tmp_path, monkeypatch, function_name, call)
+
+
+def _assert_resumes(params, uninterrupted, data, tmp_path, monkeypatch, function_name, call):
+    """A fit interrupted at ``call`` of ``training.<function_name>`` and resumed from its
+    checkpoint ends with ``uninterrupted``'s weights, scores and history."""
     with monkeypatch.context() as patch:
         _interrupt_at(patch, function_name, call)
         with pytest.raises(KeyboardInterrupt, match="resume"):
-            DAnoGANDetector(**PARAMS, checkpoint_dir=tmp_path).fit(data)
+            DAnoGANDetector(**params, checkpoint_dir=tmp_path).fit(data)
     state = load_checkpoint(tmp_path / "danogan_checkpoint.pt")  # intact, readable
     finished = state["counters"]["phase1_epoch"] + state["counters"]["xzx_epoch"]
-    assert finished == (call - 1 if function_name == "_phase1_epoch" else PARAMS["n_epochs"] + call - 1)
+    assert finished == (call - 1 if function_name == "_phase1_epoch" else params["n_epochs"] + call - 1)
 
-    resumed = DAnoGANDetector(**PARAMS, checkpoint_dir=tmp_path).fit(data)
+    resumed = DAnoGANDetector(**params, checkpoint_dir=tmp_path).fit(data)
     expected = uninterrupted.networks_.state_dict()
     for name, tensor in resumed.networks_.state_dict().items():
         torch.testing.assert_close(tensor, expected[name], rtol=0, atol=0, msg=name)

@@ -1,14 +1,16 @@
-"""The entropy schedule against its formula; the optimizer's rules in training."""
+"""The entropy schedule against its formula; the optimizer's rules in training; the averaged critic."""
 
 import copy
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from danogan_sk.hooks import EpochHook
 from danogan_sk.nn import NetworkSpec, build_networks
 from danogan_sk.optim import Adam
-from danogan_sk.training import TrainingConfig, entropy_weight_at
+from danogan_sk.training import TrainingConfig, entropy_weight_at, fit_networks
 
 
 def test_entropy_weight_schedules():
@@ -116,3 +118,42 @@ def test_every_optimizer_step_of_training_keeps_the_subpixel_cache_fresh(monkeyp
     assert _generators_match_reference(run.nets, z)  # fills the caches
     training._phase1_epoch(run, X, check_each_step=True)
     assert _generators_match_reference(run.nets, z) is not bypass
+
+
+class _CriticWeights(EpochHook):
+    """The critic's weights at the end of every phase-1 epoch."""
+
+    def __init__(self) -> None:
+        self.epochs: list[dict[str, torch.Tensor]] = []
+
+    def on_epoch_end(self, run, phase, epoch, record) -> None:
+        if phase == "phase 1":
+            self.epochs.append({k: v.detach().clone() for k, v in run.nets.critic.state_dict().items()})
+
+
+def _fit_recording_the_critic(critic_average_epochs: int, n_epochs: int = 4):
+    X = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
+    config = TrainingConfig(n_epochs=n_epochs, xzx_epochs=1, batch_size=16, n_critic=2,
+                            critic_average_epochs=critic_average_epochs)
+    weights = _CriticWeights()
+    result = fit_networks(X, NetworkSpec((5,), 2, 2, base_channels=4), config, seed=0, hooks=[weights])
+    return result.state_dict, weights.epochs
+
+
+@pytest.mark.parametrize("critic_average_epochs, n_epochs", [(1, 4), (3, 4), (10, 4)])
+def test_the_fitted_critic_is_the_mean_of_its_last_epochs(critic_average_epochs, n_epochs):
+    state, epochs = _fit_recording_the_critic(critic_average_epochs, n_epochs)
+    averaged = epochs[-critic_average_epochs:]  # all four epochs when ten are asked for
+    for name in epochs[0]:
+        expected = torch.stack([weights[name] for weights in averaged]).mean(0)
+        torch.testing.assert_close(state[f"critic.{name}"], expected, rtol=0, atol=1e-7, msg=name)
+    if critic_average_epochs > 1:  # the mean is not the last epoch's weights
+        assert any(not torch.allclose(state[f"critic.{name}"], epochs[-1][name]) for name in epochs[-1])
+
+
+def test_averaging_the_critic_leaves_the_training_of_the_other_networks_unchanged():
+    last, _ = _fit_recording_the_critic(1)
+    averaged, _ = _fit_recording_the_critic(3)
+    for name, tensor in last.items():
+        if name.startswith(("generators.", "classifier.", "bandit")):
+            torch.testing.assert_close(averaged[name], tensor, rtol=0, atol=0, msg=name)

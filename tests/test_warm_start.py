@@ -28,9 +28,13 @@ def _assert_same_model(a, b):
         np.testing.assert_allclose(a.history_[name], b.history_[name], rtol=1e-5, atol=1e-7, err_msg=name)
 
 
-def test_continuing_two_epochs_to_four_equals_a_four_epoch_fit():
-    straight = DAnoGANDetector(n_epochs=4, **TINY).fit(X)
-    det = DAnoGANDetector(n_epochs=2, warm_start=True, **TINY).fit(X)
+@pytest.mark.parametrize("critic_average_epochs", [1, 3])
+def test_continuing_two_epochs_to_four_equals_a_four_epoch_fit(critic_average_epochs):
+    # With an averaged critic, the two-epoch fit averages its two epochs but keeps the
+    # trained critic and its window to continue from.
+    params = dict(TINY, critic_average_epochs=critic_average_epochs)
+    straight = DAnoGANDetector(n_epochs=4, **params).fit(X)
+    det = DAnoGANDetector(n_epochs=2, warm_start=True, **params).fit(X)
     two_epochs = det.score_samples(X)
     det.set_params(n_epochs=4).fit(X)
     assert det.history_["critic_loss"].shape == (4,)
