@@ -27,6 +27,12 @@ computed from them without refitting:
   (the library's own terms always are); ``--weights`` replaces :data:`WEIGHTS`
   with any list of (critic, neighbour) weights, computed from the saved fits.
 
+With ``--critic-averaging`` each fit also keeps the critic's weights at the end of
+its last ten phase-1 epochs, and the default score is computed with the critics of
+:data:`AVERAGED_CRITICS` (earlier epochs', and averages of the weights, as the
+library's ``critic_average_epochs`` takes) and :data:`CRITIC_ENSEMBLES` (means of
+scores).
+
 With ``--budgets 6 12 24`` one detector per (class, seed) is fitted for
 6 epochs, then continued (``warm_start``) to 12 and 24, and every budget's
 terms are saved: AUC against CPU minutes from one chain of fits. A later
