@@ -83,7 +83,7 @@ class TrainingConfig:
     entropy_decay: float | str = _param("auto", StrOptions({"auto"}), Interval(Real, 0, 1, closed="right"))
     validation_fraction: float | None = _param(None, Interval(Real, 0, 1, closed="neither"), None)
     n_iter_no_change: int = _param(5, _at_least(1))
-    critic_average_epochs: int = _param(1, _at_least(1))
+    critic_average_epochs: int = _param(3, _at_least(1))
 
 
 @dataclass(frozen=True)

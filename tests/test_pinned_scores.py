@@ -25,7 +25,7 @@ COMMON = dict(
     lr_xzx=1e-3, gp_weight=10.0, classifier_weight=1.0, bandit=True, entropy_weight=1000.0,
     entropy_decay="auto", base_channels=4, max_channels=8, memory_bank_size=20, n_neighbors=1,
     neighbor_metric="cosine", feature_pool=None, neighbor_shift=0, contamination=0.1, device="cpu",
-    random_state=0,
+    critic_average_epochs=1, random_state=0,
 )
 SCORE_SETTINGS = {
     "default": dict(alpha=0.0, critic_weight=0.5, neighbor_weight=0.25, scale_terms=True),
