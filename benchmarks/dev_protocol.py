@@ -598,7 +598,7 @@ def curve(records: list[dict], classes: list[int], variants: list[str]) -> None:
 
 def per_class(records: list[dict], variants: list[str]) -> None:
     """AUC per held-out class (mean over seeds) of ``variants`` beside the raw-pixel 1-NN."""
-    names = [*variants, "raw-pixel 1-NN"]
+    names = list(dict.fromkeys([*variants, "raw-pixel 1-NN"]))  # the 1-NN once, also when asked for
     for budget in sorted({r["budget"] for r in records}):
         rows = [r for r in records if r["budget"] == budget]
         print(f"\n{rows[0]['dataset']}, {budget}: AUC per held-out class, mean over seeds\n")
