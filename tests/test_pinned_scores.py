@@ -60,6 +60,14 @@ PINNED = {
 }
 
 
+# CPUs with other float32 kernels (AVX2 against AVX-512) round a tiny fit
+# differently: about 1e-6 absolute on the KL term (a difference of nearly
+# equal log-probabilities) and the critic's value, 6e-5 relative on the
+# default score (terms divided by their spread). These tolerances allow
+# that and nothing a change of the model would move.
+_RTOL, _ATOL = 2e-4, 1e-5
+
+
 @pytest.fixture
 def one_thread():
     threads = torch.get_num_threads()
@@ -76,9 +84,11 @@ def test_tiny_fit_scores_are_pinned(one_thread, data_name):
     components = det.score_components(X[:4])
     np.testing.assert_array_equal(components["cluster"], pinned["cluster"])
     for name, values in pinned["components"].items():
-        np.testing.assert_allclose(components[name], values, rtol=1e-5, atol=1e-8, err_msg=name)
+        np.testing.assert_allclose(
+            components[name], values, rtol=_RTOL, atol=_ATOL, err_msg=name
+        )
     for setting, params in SCORE_SETTINGS.items():
         det.set_params(**params)
         np.testing.assert_allclose(
-            det.decision_function(X[:4]), pinned[setting], rtol=1e-5, atol=1e-8, err_msg=setting
+            det.decision_function(X[:4]), pinned[setting], rtol=_RTOL, atol=_ATOL, err_msg=setting
         )
