@@ -60,7 +60,7 @@ PINNED = {
 }
 
 
-# CPUs with other float32 kernels (AVX2 against AVX-512) round the image fit's
+# CPUs with other float32 kernels (seen on an AMD EPYC with AVX2) round the image fit's
 # terms that cancel or are rescaled differently: the KL term (a difference of
 # nearly equal log-probabilities) by 1.5e-6, the critic's value by 6e-7, eq. 5.1
 # by 4e-7 and the default score (terms divided by their spread) by 4.4e-5,
