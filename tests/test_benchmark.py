@@ -122,6 +122,72 @@ def test_a_new_epoch_timing_rule_makes_time_budgets_new_runs():
     assert "epoch_timing" not in Budget(epochs=5).key
 
 
+@pytest.fixture
+def timed_fits(monkeypatch):
+    """A trained scorer whose fits take the times of ``seconds`` in turn (epochs: 3, untimed)."""
+    seconds = []
+    real = harness.timed_fit_and_score
+
+    def timed(*args):
+        scores, _, score_seconds = real(*args)
+        return scores, seconds.pop(0), score_seconds
+
+    monkeypatch.setattr(harness, "timed_fit_and_score", timed)
+    monkeypatch.setattr(harness, "_epochs_for", lambda method, seed, X, budget: (3, 0.0))
+    trained = Method("trained", lambda seed, epochs: _Brightness(1.0), True, "")
+    monkeypatch.setattr(harness, "METHODS", {**METHODS, "trained": trained})
+    return seconds
+
+
+def _timed_run(out, tolerance, methods=("trained",)):
+    lines = []
+    run_benchmark("toy", list(methods), [0], out, Budget(epochs=9, seconds=100.0), [2],
+                  pool_loader=lambda seed: _toy_pool(), progress=lines.append, rerun_outside=tolerance)
+    return lines
+
+
+def test_a_fit_outside_the_time_window_is_rerun_once_and_the_rerun_stands(tmp_path, timed_fits):
+    timed_fits.extend([130.0, 140.0])  # both outside 85-115 s: only one rerun, and it stands
+    lines = _timed_run(tmp_path, 0.15)
+    assert not timed_fits
+    (record,) = harness.read_runs(tmp_path)
+    assert (record["fit_seconds"], record["attempt"]) == (140.0, 2)
+    assert np.load(tmp_path / record["scores_file"])["y_test"].sum() == 40
+    (first,) = [json.loads(line) for line in (tmp_path / harness.REPLACED_RUNS_FILE).read_text().splitlines()]
+    assert (first["fit_seconds"], first["attempt"], first["scores_file"]) == (130.0, 1, None)
+    assert "rerun once: the first fit took 130.0 s" in lines[0]
+
+
+def test_a_fit_inside_the_window_or_without_a_tolerance_is_kept(tmp_path, timed_fits):
+    timed_fits.extend([114.0, 86.0, 500.0])
+    _timed_run(tmp_path / "inside", 0.15)
+    _timed_run(tmp_path / "inside low", 0.15)
+    _timed_run(tmp_path / "no tolerance", None)
+    assert not timed_fits
+    for folder, seconds in (("inside", 114.0), ("inside low", 86.0), ("no tolerance", 500.0)):
+        (record,) = harness.read_runs(tmp_path / folder)
+        assert (record["fit_seconds"], record["attempt"]) == (seconds, 1)
+        assert not (tmp_path / folder / harness.REPLACED_RUNS_FILE).exists()
+
+
+def test_methods_that_do_not_train_are_never_rerun(tmp_path, timed_fits):
+    timed_fits.append(0.01)  # far outside the window, but a 1-NN has no time budget
+    _timed_run(tmp_path, 0.15, methods=["raw-pixel 1-NN"])
+    assert not timed_fits and len(harness.read_runs(tmp_path)) == 1
+
+
+@pytest.mark.parametrize("budget, tolerance, message", [
+    (Budget(epochs=2), 0.15, "needs a time budget"),
+    (Budget(epochs=2, seconds=10.0), 0.0, "positive fraction"),
+    (Budget(epochs=2, seconds=10.0), -0.1, "positive fraction"),
+])
+def test_rerun_outside_checks_its_arguments(tmp_path, budget, tolerance, message):
+    with pytest.raises(ValueError, match=message):
+        run_benchmark("toy", ["raw-pixel 1-NN"], [0], tmp_path, budget, [2],
+                      pool_loader=lambda seed: _toy_pool(), rerun_outside=tolerance)
+    assert not (tmp_path / harness.RUNS_FILE).exists()
+
+
 def test_validation_alpha_balances_the_spreads():
     comps = {"mse": np.linspace(0, 4, 9), "kl": np.linspace(0, 1, 9), "critic": np.zeros(9)}
     assert validation_alpha(comps) == pytest.approx(0.8)
