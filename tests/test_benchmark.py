@@ -113,8 +113,24 @@ def test_time_budget_counts_a_fit_s_fixed_cost_once(monkeypatch):
     monkeypatch.setattr(harness, "_fit_seconds", fit_seconds)
     method = Method("slow", lambda seed, epochs: _Brightness(1.0), True, "")
     X = np.zeros((4096, 1, 2, 2), dtype=np.float32)
-    assert harness._epochs_for(method, 0, X, Budget(epochs=100, seconds=2.04))[0] == 15
+    plan = harness._epochs_for(method, 0, X, Budget(epochs=100, seconds=2.04))
+    assert plan.epochs == 15
+    assert (plan.epoch_seconds, plan.fixed_seconds) == pytest.approx((0.08, 0.8))
     assert harness._epochs_for(method, 0, X, Budget(epochs=10, seconds=2.04))[0] == 10
+
+
+def test_a_run_records_the_estimates_its_epochs_came_from(tmp_path, monkeypatch):
+    # A method paying 0.2 s once per fit and 0.05 s per epoch on the toy pool's training rows.
+    monkeypatch.setattr(harness, "_fit_seconds", lambda method, seed, epochs, X: 0.2 + 0.05 * epochs)
+    trained = Method("trained", lambda seed, epochs: _Brightness(1.0), True, "")
+    monkeypatch.setattr(harness, "METHODS", {**METHODS, "trained": trained})
+    run_benchmark("toy", ["trained", "raw-pixel 1-NN"], [0], tmp_path, Budget(epochs=99, seconds=1.01), [2],
+                  pool_loader=lambda seed: _toy_pool(), progress=lambda line: None)
+    records = {r["method"]: r for r in harness.read_runs(tmp_path)}
+    assert records["trained"]["epoch_seconds_estimate"] == pytest.approx(0.05)
+    assert records["trained"]["fixed_seconds_estimate"] == pytest.approx(0.2)
+    assert records["trained"]["epochs"] == 16  # (1.01 - 0.2) / 0.05
+    assert records["raw-pixel 1-NN"]["epoch_seconds_estimate"] is None
 
 
 def test_a_new_epoch_timing_rule_makes_time_budgets_new_runs():
@@ -133,7 +149,7 @@ def timed_fits(monkeypatch):
         return scores, seconds.pop(0), score_seconds
 
     monkeypatch.setattr(harness, "timed_fit_and_score", timed)
-    monkeypatch.setattr(harness, "_epochs_for", lambda method, seed, X, budget: (3, 0.0))
+    monkeypatch.setattr(harness, "_epochs_for", lambda method, seed, X, budget: harness.EpochPlan(3, 0.0))
     trained = Method("trained", lambda seed, epochs: _Brightness(1.0), True, "")
     monkeypatch.setattr(harness, "METHODS", {**METHODS, "trained": trained})
     return seconds

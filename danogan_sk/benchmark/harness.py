@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import NamedTuple
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +104,22 @@ def _done(out: Path) -> set[tuple]:
     return {_recorded_key(r) for r in read_runs(out)}
 
 
-def _epochs_for(method: Method, seed: int, X: np.ndarray, budget: Budget) -> tuple[int, float]:
+class EpochPlan(NamedTuple):
+    """What a time budget became: epochs, the seconds spent timing them, and the estimates used.
+
+    ``epoch_seconds`` and ``fixed_seconds`` (one more epoch, the once-per-fit
+    work, both at the full training size) are ``None`` when nothing was timed.
+    They are recorded with each run, so that a fit that ends far from its
+    budget shows which estimate missed.
+    """
+
+    epochs: int
+    calibration_seconds: float
+    epoch_seconds: float | None = None
+    fixed_seconds: float | None = None
+
+
+def _epochs_for(method: Method, seed: int, X: np.ndarray, budget: Budget) -> EpochPlan:
     """Epochs within the budget, and the seconds spent measuring them (0 if none).
 
     Fits of 1 and 3 epochs on a subsample separate the cost of one more
@@ -117,14 +133,15 @@ def _epochs_for(method: Method, seed: int, X: np.ndarray, budget: Budget) -> tup
     process are not taken for fixed costs of the method.
     """
     if not method.iterative or budget.seconds is None:
-        return budget.epochs, 0.0
+        return EpochPlan(budget.epochs, 0.0)
     rows = X[: min(len(X), _CALIBRATION_ROWS)]
     start = time.perf_counter()
     one_epoch = min(_fit_seconds(method, seed, 1, rows) for _ in range(2))
     three_epochs = _fit_seconds(method, seed, 3, rows)
     calibration = time.perf_counter() - start
     per_epoch, fixed = epoch_and_fixed_seconds(one_epoch, three_epochs, len(X) / len(rows))
-    return int(np.clip((budget.seconds - fixed) // per_epoch, 1, budget.epochs)), calibration
+    epochs = int(np.clip((budget.seconds - fixed) // per_epoch, 1, budget.epochs))
+    return EpochPlan(epochs, calibration, per_epoch, fixed)
 
 
 def outside_window(fit_seconds: float, budget: Budget, tolerance: float | None) -> bool:
@@ -267,8 +284,8 @@ def _attempt(task: Task, method: Method, seed: int, budget: Budget, data: dict) 
     import torch
 
     threads = torch.get_num_threads()
-    epochs, calibration = _epochs_for(method, seed, task.X_train, budget)
-    model = method.make(seed, epochs)
+    plan = _epochs_for(method, seed, task.X_train, budget)
+    model = method.make(seed, plan.epochs)
     (rows, grid), fit_seconds, score_seconds = timed_fit_and_score(
         model, task.X_train, task.X_test, lambda fitted, X: score_variants(fitted, method.name, X)
     )
@@ -297,9 +314,11 @@ def _attempt(task: Task, method: Method, seed: int, budget: Budget, data: dict) 
                 **evaluate(y, scores[mask]),
                 "fit_seconds": fit_seconds,
                 "score_seconds": score_seconds,
-                "calibration_seconds": calibration,
+                "calibration_seconds": plan.calibration_seconds,
+                "epoch_seconds_estimate": plan.epoch_seconds,
+                "fixed_seconds_estimate": plan.fixed_seconds,
                 "torch_threads": threads,
-                "epochs": epochs if method.iterative else None,
+                "epochs": plan.epochs if method.iterative else None,
                 "n_train": int(len(task.X_train)),
                 "n_test": int(mask.sum()),
                 "n_test_anomalies": int(y.sum()),
