@@ -38,6 +38,14 @@ With ``--budgets 6 12 24`` one detector per (class, seed) is fitted for
 terms are saved: AUC against CPU minutes from one chain of fits. A later
 budget's CPU time is the sum of the chain's fits so far.
 
+The Wheel presets (``--dataset wheel-inspection``, ``wheel``) have no training
+file: the protocol draws the preset afresh from ``--split-seed``, a draw that
+``danogan bench`` (whose images come from its run seeds 0, 1, 2, ...) never
+makes, and fits once per detector seed on its normal manifolds (80 %, as the
+benchmark splits them); each anomaly counts as one class of the summary,
+tested against the draw's held-out normal images (``--n-train`` and
+``--n-eval`` do not apply).
+
 Training rows that are in a bank are scored by their *other* bank rows
 (the library's rule), so their terms are those of unseen normal data.
 Fits are timed in CPU seconds of this process (one thread by default), so
@@ -59,6 +67,7 @@ import functools
 import itertools
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
 
@@ -70,8 +79,10 @@ from torch import Tensor
 
 from danogan_sk import DAnoGANDetector
 from danogan_sk import estimator as estimator_module
+from danogan_sk.benchmark.data import load_pool, make_tasks
 from danogan_sk.benchmark.methods import RawPixelNN
 from danogan_sk.datasets import leave_one_class_out, load_dataset
+from danogan_sk.datasets.wheel_benchmarks import WHEEL_BENCHMARKS
 from danogan_sk.hooks import EpochHook
 from danogan_sk.memory_bank import MemoryBank, bank_rows, feature_vectors
 from danogan_sk.scoring import anomaly_score, shifted_images, term_spreads
@@ -466,15 +477,48 @@ def pixel_terms(args, run: dict, cache: dict) -> dict[str, np.ndarray]:
     path = args.out / run["file"].replace(".npz", ".pixels.npz")
     if path.exists():
         return dict(np.load(path))
-    if "data" not in cache:
-        cache["data"] = load_dataset(args.dataset, "train", data_home=args.data_home)
-    X_train, X_eval, _ = fixed_split(*cache["data"], run["class"], args)
-    flat = lambda X: torch.from_numpy(X.reshape(len(X), -1).astype(np.float32) / 255.0)  # noqa: E731
-    bank = MemoryBank(flat(X_train), 1, "euclidean", None)
-    terms = {"train pixels": bank.distance(flat(X_train)).double().numpy(),
-             "eval pixels": bank.distance(flat(X_eval)).double().numpy()}
+    if "tasks" not in cache:
+        cache["tasks"] = {c: task for task in dev_tasks(args) for c in task.masks}
+    task = cache["tasks"][run["class"]]
+    flat = lambda X: torch.from_numpy(as_unit_float(X).reshape(len(X), -1))  # noqa: E731
+    bank = MemoryBank(flat(task.X_train), 1, "euclidean", None)
+    terms = {"train pixels": bank.distance(flat(task.X_train)).double().numpy(),
+             "eval pixels": bank.distance(flat(task.X_eval[task.masks[run["class"]]])).double().numpy()}
     np.savez(path, **terms)
     return terms
+
+
+def as_unit_float(X: np.ndarray) -> np.ndarray:
+    """Images as float32 in [0, 1] (MNIST's files hold uint8, the Wheel generator floats)."""
+    return X.astype(np.float32) / 255.0 if X.dtype == np.uint8 else X.astype(np.float32)
+
+
+@dataclass
+class DevTask:
+    """One fit's data: training images, evaluation rows and, per tested class, its rows' mask."""
+
+    X_train: np.ndarray
+    X_eval: np.ndarray
+    y_eval: np.ndarray
+    masks: dict[int, np.ndarray]
+
+
+def dev_tasks(args) -> list[DevTask]:
+    """The fits of one detector seed: one per held-out class of ``args.classes`` (MNIST,
+    Fashion-MNIST training file), or one for a Wheel preset drawn from ``args.split_seed``,
+    tested on each of its anomalies in ``args.classes``."""
+    if args.dataset in WHEEL_BENCHMARKS:
+        pool = load_pool(args.dataset, args.split_seed)
+        tested = [c for c in pool.anomaly_classes if c in args.classes]
+        (task,) = make_tasks(pool, tested, args.split_seed)
+        masks = {c: task.masks[pool.class_names[c]] for c in tested}
+        return [DevTask(task.X_train, task.X_test, task.y_test, masks)]
+    X, y = load_dataset(args.dataset, "train", data_home=args.data_home)
+    tasks = []
+    for anomaly_class in args.classes:
+        X_train, X_eval, y_eval = fixed_split(X, y, anomaly_class, args)
+        tasks.append(DevTask(X_train, X_eval, y_eval, {anomaly_class: np.ones(len(y_eval), bool)}))
+    return tasks
 
 
 def fixed_split(X, y, anomaly_class: int, args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -485,20 +529,23 @@ def fixed_split(X, y, anomaly_class: int, args) -> tuple[np.ndarray, np.ndarray,
 
 
 def run(args, params: dict, out: Path) -> None:
-    """Fit and save every (class, seed); with ``--budgets``, one warm-started chain per pair."""
-    X, y = load_dataset(args.dataset, "train", data_home=args.data_home)
+    """Fit and save every (class, seed); with ``--budgets``, one warm-started chain per pair.
+
+    A fit tested on several classes (a Wheel preset's anomalies) saves one file per class,
+    each with the evaluation rows of that class's test."""
+    tasks = dev_tasks(args)
     chain = [dict(params)] if not args.budgets else [
         dict(params, n_epochs=n, xzx_epochs=max(1, n // 5)) for n in args.budgets]
     names = [budget_name(p) + (f" warm-started from {chain[0]['n_epochs']}" if i else "")
              for i, p in enumerate(chain)]
-    for anomaly_class, seed in itertools.product(args.classes, args.seeds):
-        files = [f"{budget_key(name)}_class{anomaly_class}_seed{seed}.npz" for name in names]
-        if (out / files[-1]).exists():
+    for task, seed in itertools.product(tasks, args.seeds):
+        files = {c: [f"{budget_key(name)}_class{c}_seed{seed}.npz" for name in names] for c in task.masks}
+        if all((out / class_files[-1]).exists() for class_files in files.values()):
             continue
-        X_train, X_eval, y_eval = fixed_split(X, y, anomaly_class, args)
+        X_train, X_eval, y_eval = task.X_train, task.X_eval, task.y_eval
         det = DAnoGANDetector(random_state=seed, warm_start=len(chain) > 1, **chain[0])
         fit_cpu = 0.0
-        for budget, settings, file in zip(names, chain, files):
+        for step, (budget, settings) in enumerate(zip(names, chain)):
             # A later budget continues phase 1 and reruns xzx; its CPU time counts every fit
             # of the chain so far (the earlier budgets' xzx included, an overestimate).
             start = time.process_time()
@@ -524,14 +571,17 @@ def run(args, params: dict, out: Path) -> None:
             if args.critic_averaging:
                 saved.update(averaged_critic_terms(det, snapshots, X_train, X_eval))
             saved["eval 1-NN"] = RawPixelNN().fit(X_train).anomaly_score(X_eval)
-            new = not (out / file).exists()
-            np.savez(out / file, **saved)
-            if new:  # a chain cut short earlier reruns; its finished budgets are recorded once
-                record = {"dataset": args.dataset, "class": anomaly_class, "seed": seed, "budget": budget,
-                          "file": file, "fit_cpu_s": round(fit_cpu, 1)}
-                with (out / "runs.jsonl").open("a") as f:
-                    f.write(json.dumps(record) + "\n")
-            print(f"class {anomaly_class} seed {seed}, {budget}: {fit_cpu:.0f} CPU s", flush=True)
+            for anomaly_class, mask in task.masks.items():
+                file = files[anomaly_class][step]
+                new = not (out / file).exists()
+                np.savez(out / file, **{k: v[mask] if k == "y_eval" or k.startswith("eval ") else v
+                                        for k, v in saved.items()})
+                if new:  # a chain cut short earlier reruns; its finished budgets are recorded once
+                    record = {"dataset": args.dataset, "class": anomaly_class, "seed": seed, "budget": budget,
+                              "file": file, "fit_cpu_s": round(fit_cpu, 1)}
+                    with (out / "runs.jsonl").open("a") as f:
+                        f.write(json.dumps(record) + "\n")
+            print(f"classes {sorted(task.masks)} seed {seed}, {budget}: {fit_cpu:.0f} CPU s", flush=True)
 
 
 def budget_key(budget: str) -> str:
@@ -623,8 +673,10 @@ def _weight_pair(text: str) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
-    parser.add_argument("--classes", type=int, nargs="+", default=list(range(10)))
+    parser.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist", *WHEEL_BENCHMARKS])
+    parser.add_argument("--classes", type=int, nargs="+", default=None,
+                        help="held-out classes (default: all ten), or a Wheel preset's anomaly labels "
+                             "(default: all of them)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="detector seeds")
     parser.add_argument("--split-seed", type=int, default=1234)
     parser.add_argument("--n-train", type=int, default=5000)
@@ -656,6 +708,9 @@ def main() -> None:
     parser.add_argument("--per-class", nargs="+", default=None, metavar="VARIANT",
                         help="instead of the summary, these variants' AUC per held-out class")
     args = parser.parse_args()
+    if args.classes is None:
+        wheel = WHEEL_BENCHMARKS.get(args.dataset)
+        args.classes = list(range(10)) if wheel is None else list(wheel.anomaly_labels)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.summary:
