@@ -79,7 +79,7 @@ from torch import Tensor
 
 from danogan_sk import DAnoGANDetector
 from danogan_sk import estimator as estimator_module
-from danogan_sk.benchmark.data import load_pool, make_tasks
+from danogan_sk.benchmark.data import as_images, load_pool, make_tasks
 from danogan_sk.benchmark.methods import RawPixelNN
 from danogan_sk.datasets import leave_one_class_out, load_dataset
 from danogan_sk.datasets.wheel_benchmarks import WHEEL_BENCHMARKS
@@ -478,19 +478,15 @@ def pixel_terms(args, run: dict, cache: dict) -> dict[str, np.ndarray]:
     if path.exists():
         return dict(np.load(path))
     if "tasks" not in cache:
-        cache["tasks"] = {c: task for task in dev_tasks(args) for c in task.masks}
+        # Every class the saved runs hold, which need not be those of ``--classes``.
+        cache["tasks"] = {c: task for task in dev_tasks(args, cache["classes"]) for c in task.masks}
     task = cache["tasks"][run["class"]]
-    flat = lambda X: torch.from_numpy(as_unit_float(X).reshape(len(X), -1))  # noqa: E731
+    flat = lambda X: torch.from_numpy(as_images(X).reshape(len(X), -1))  # noqa: E731
     bank = MemoryBank(flat(task.X_train), 1, "euclidean", None)
     terms = {"train pixels": bank.distance(flat(task.X_train)).double().numpy(),
              "eval pixels": bank.distance(flat(task.X_eval[task.masks[run["class"]]])).double().numpy()}
     np.savez(path, **terms)
     return terms
-
-
-def as_unit_float(X: np.ndarray) -> np.ndarray:
-    """Images as float32 in [0, 1] (MNIST's files hold uint8, the Wheel generator floats)."""
-    return X.astype(np.float32) / 255.0 if X.dtype == np.uint8 else X.astype(np.float32)
 
 
 @dataclass
@@ -503,19 +499,19 @@ class DevTask:
     masks: dict[int, np.ndarray]
 
 
-def dev_tasks(args) -> list[DevTask]:
-    """The fits of one detector seed: one per held-out class of ``args.classes`` (MNIST,
+def dev_tasks(args, classes) -> list[DevTask]:
+    """The fits of one detector seed: one per held-out class of ``classes`` (MNIST,
     Fashion-MNIST training file), or one for a Wheel preset drawn from ``args.split_seed``,
-    tested on each of its anomalies in ``args.classes``."""
+    tested on each of its anomalies in ``classes``."""
     if args.dataset in WHEEL_BENCHMARKS:
         pool = load_pool(args.dataset, args.split_seed)
-        tested = [c for c in pool.anomaly_classes if c in args.classes]
+        tested = [c for c in pool.anomaly_classes if c in classes]
         (task,) = make_tasks(pool, tested, args.split_seed)
         masks = {c: task.masks[pool.class_names[c]] for c in tested}
         return [DevTask(task.X_train, task.X_test, task.y_test, masks)]
     X, y = load_dataset(args.dataset, "train", data_home=args.data_home)
     tasks = []
-    for anomaly_class in args.classes:
+    for anomaly_class in classes:
         X_train, X_eval, y_eval = fixed_split(X, y, anomaly_class, args)
         tasks.append(DevTask(X_train, X_eval, y_eval, {anomaly_class: np.ones(len(y_eval), bool)}))
     return tasks
@@ -533,7 +529,7 @@ def run(args, params: dict, out: Path) -> None:
 
     A fit tested on several classes (a Wheel preset's anomalies) saves one file per class,
     each with the evaluation rows of that class's test."""
-    tasks = dev_tasks(args)
+    tasks = dev_tasks(args, args.classes)
     chain = [dict(params)] if not args.budgets else [
         dict(params, n_epochs=n, xzx_epochs=max(1, n // 5)) for n in args.budgets]
     names = [budget_name(p) + (f" warm-started from {chain[0]['n_epochs']}" if i else "")
@@ -593,7 +589,7 @@ def read_aucs(out: Path, args=None) -> list[dict]:
     when ``args.pixel_term`` is set)."""
     runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines() if line]
     weights = WEIGHTS if args is None or not args.weights else args.weights
-    cache: dict = {}
+    cache: dict = {"classes": sorted({run["class"] for run in runs})}
     for run in runs:
         saved = dict(np.load(out / run["file"]))
         if args is not None and args.pixel_term:
