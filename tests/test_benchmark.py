@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -109,7 +110,7 @@ def test_time_budget_counts_a_fit_s_fixed_cost_once(monkeypatch):
     # A method paying 0.2 s once per fit and 0.02 s per epoch and 1,024 rows:
     # on 4,096 rows a 2.04 s budget holds (2.04 - 4 * 0.2) / (4 * 0.02) = 15.5 epochs.
     # Timing one whole epoch would have counted the fixed cost every epoch (2 epochs).
-    fit_seconds = lambda method, seed, epochs, X: 0.2 + 0.02 * epochs * len(X) / 1024  # noqa: E731
+    fit_seconds = lambda method, seed, epochs, X, clock: 0.2 + 0.02 * epochs * len(X) / 1024  # noqa: E731
     monkeypatch.setattr(harness, "_fit_seconds", fit_seconds)
     method = Method("slow", lambda seed, epochs: _Brightness(1.0), True, "")
     X = np.zeros((4096, 1, 2, 2), dtype=np.float32)
@@ -121,7 +122,7 @@ def test_time_budget_counts_a_fit_s_fixed_cost_once(monkeypatch):
 
 def test_a_run_records_the_estimates_its_epochs_came_from(tmp_path, monkeypatch):
     # A method paying 0.2 s once per fit and 0.05 s per epoch on the toy pool's training rows.
-    monkeypatch.setattr(harness, "_fit_seconds", lambda method, seed, epochs, X: 0.2 + 0.05 * epochs)
+    monkeypatch.setattr(harness, "_fit_seconds", lambda method, seed, epochs, X, clock: 0.2 + 0.05 * epochs)
     trained = Method("trained", lambda seed, epochs: _Brightness(1.0), True, "")
     monkeypatch.setattr(harness, "METHODS", {**METHODS, "trained": trained})
     run_benchmark("toy", ["trained", "raw-pixel 1-NN"], [0], tmp_path, Budget(epochs=99, seconds=1.01), [2],
@@ -136,6 +137,53 @@ def test_a_run_records_the_estimates_its_epochs_came_from(tmp_path, monkeypatch)
 def test_a_new_epoch_timing_rule_makes_time_budgets_new_runs():
     assert "epoch_timing" in Budget(epochs=5, seconds=60.0).key
     assert "epoch_timing" not in Budget(epochs=5).key
+
+
+class _Waiting(_Brightness):
+    """A fit that waits ``seconds_per_epoch`` per epoch without using the CPU (as if the machine were busy)."""
+
+    def __init__(self, epochs: int, seconds_per_epoch: float) -> None:
+        super().__init__(1.0)
+        self.wait = epochs * seconds_per_epoch
+
+    def fit(self, X):
+        time.sleep(self.wait)
+        return self
+
+
+def test_a_cpu_time_budget_is_not_spent_by_waiting():
+    # 20 ms of waiting per epoch: a 0.2 s wall-clock budget holds at most 10
+    # epochs, a 0.2 s CPU-time budget all 50 (the fits use almost no CPU).
+    method = Method("waiting", lambda seed, epochs: _Waiting(epochs, 0.02), True, "")
+    X = np.zeros((64, 1, 2, 2), dtype=np.float32)
+    assert harness._epochs_for(method, 0, X, Budget(epochs=50, seconds=0.2))[0] <= 10
+    assert harness._epochs_for(method, 0, X, Budget(epochs=50, seconds=0.2, clock="cpu"))[0] == 50
+
+
+def test_a_run_records_its_fit_time_on_the_budget_s_clock(tmp_path, monkeypatch):
+    waiting = Method("waiting", lambda seed, epochs: _Waiting(1, 0.3), True, "")
+    monkeypatch.setattr(harness, "METHODS", {**METHODS, "waiting": waiting})
+    monkeypatch.setattr(harness, "_epochs_for", lambda method, seed, X, budget: harness.EpochPlan(1, 0.0))
+    for clock in ("wall", "cpu"):
+        run_benchmark("toy", ["waiting"], [0], tmp_path / clock, Budget(epochs=1, seconds=1.0, clock=clock), [2],
+                      pool_loader=lambda seed: _toy_pool(), progress=lambda line: None)
+    (wall,) = harness.read_runs(tmp_path / "wall")
+    (cpu,) = harness.read_runs(tmp_path / "cpu")
+    assert (wall["clock"], cpu["clock"]) == ("wall", "cpu")
+    assert wall["fit_seconds"] >= 0.3 > 2 * cpu["fit_seconds"]
+
+
+def test_the_clock_keys_time_budgets_only_and_wall_keys_are_unchanged():
+    wall = Budget(epochs=5, seconds=60.0)
+    assert wall.key == Budget(epochs=5, seconds=60.0, clock="wall").key
+    assert "clock" not in wall.key
+    assert json.loads(Budget(epochs=5, seconds=60.0, clock="cpu").key)["clock"] == "cpu"
+    assert Budget(epochs=5, clock="cpu").key == Budget(epochs=5).key  # no time budget: nothing is timed
+
+
+def test_an_unknown_clock_is_refused():
+    with pytest.raises(ValueError, match="clock must be one of .*'gpu'"):
+        Budget(epochs=5, seconds=60.0, clock="gpu")
 
 
 @pytest.fixture
@@ -264,6 +312,18 @@ def test_cli_bench_on_wheel(tmp_path, capsys):
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 2
     assert main(args) == 0  # resumed: nothing recomputed
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 2
+
+
+def test_cli_bench_takes_the_budget_s_clock(tmp_path, capsys):
+    from danogan_sk.cli import main
+
+    args = ["bench", "--dataset", "wheel", "--methods", "raw-pixel 1-NN", "--seeds", "0",
+            "--wheel-per-manifold", "12", "--out", str(tmp_path), "--no-figures", "--seconds", "5"]
+    assert main(args + ["--clock", "cpu"]) == 0
+    assert {r["clock"] for r in harness.read_runs(tmp_path)} == {"cpu"}
+    with pytest.raises(SystemExit):
+        main(args + ["--clock", "gpu"])
+    assert "invalid choice: 'gpu'" in capsys.readouterr().err
 
 
 def test_real_mnist_split_and_the_pixel_floor(shared_data_home, tmp_path):

@@ -14,7 +14,8 @@ Images are handed to methods as float32 ``(n, C, H, W)`` in [0, 1].
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -22,13 +23,17 @@ import numpy as np
 from ..datasets import leave_one_class_out, load_protocol_pool, normal_anomaly_split
 from ..datasets.wheel_benchmarks import WHEEL_BENCHMARKS
 
-__all__ = ["Budget", "Pool", "Task", "DATASETS", "load_pool", "PoolLoader", "make_tasks", "task_classes", "make_task",
+__all__ = ["Budget", "CLOCKS", "Pool", "Task", "DATASETS", "load_pool", "PoolLoader", "make_tasks", "task_classes", "make_task",
            "as_images"]
 
 DATASETS = ("mnist", "fashion-mnist", *WHEEL_BENCHMARKS)
 #: How a time budget becomes epochs (part of its key): one more epoch's cost
 #: apart from the once-per-fit cost, timed on fits of 1 and 3 epochs.
 EPOCH_TIMING = "marginal epoch, fixed cost apart"
+#: What a time budget's seconds count: elapsed time, or the CPU time of the
+#: process running the fit (all its threads), which other work on the machine
+#: does not use up.
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,16 @@ class Budget:
     max_train : int or None, default=None
         Cap on the training rows (the first rows of the shuffled training
         set); the test set is never cut.
+    clock : {"wall", "cpu"}, default="wall"
+        What ``seconds`` count, in the epoch timing and in each run's
+        ``fit_seconds``: elapsed time, or the CPU time of the process that
+        fits (:func:`time.process_time`, summed over its threads). A CPU-time
+        budget buys the same work whatever else runs on the machine, and
+        with several torch threads it counts every thread's time. It is
+        meant for CPU runs in their own process (``n_jobs=1`` or loky
+        workers): it does not count time spent on a GPU, and runs that
+        share a process through a threading backend count each other's
+        time.
 
     Examples
     --------
@@ -57,11 +72,14 @@ class Budget:
     '{"epochs": 2, "max_train": 1000, "seconds": null}'
     >>> Budget(epochs=2, max_train=1000).key_for(iterative=False)
     '{"max_train": 1000}'
+    >>> Budget(epochs=2, seconds=60.0, clock="cpu").key
+    '{"clock": "cpu", "epoch_timing": "marginal epoch, fixed cost apart", "epochs": 2, "max_train": null, "seconds": 60.0}'
     """
 
     epochs: int = 5
     seconds: float | None = None
     max_train: int | None = None
+    clock: str = "wall"
 
     def __post_init__(self) -> None:
         if not self.epochs >= 1:
@@ -70,17 +88,29 @@ class Budget:
             raise ValueError(f"seconds must be positive, got {self.seconds}")
         if self.max_train is not None and not self.max_train >= 1:
             raise ValueError(f"max_train must be at least 1, got {self.max_train}")
+        if self.clock not in CLOCKS:
+            raise ValueError(f"clock must be one of {sorted(CLOCKS)}, got {self.clock!r}")
+
+    @property
+    def timer(self) -> Callable[[], float]:
+        """The function that reads :attr:`clock` (seconds from an arbitrary origin)."""
+        return CLOCKS[self.clock]
 
     @property
     def key(self) -> str:
         """A canonical string of the budget, for run keys.
 
         A time budget also names how its epochs are counted, so that runs
-        whose epochs came from an earlier rule are not taken for new ones.
+        whose epochs came from an earlier rule are not taken for new ones,
+        and its clock unless it is the wall clock (the keys of wall-clock
+        runs recorded before there was a choice stay valid).
         """
         fields = asdict(self)
+        del fields["clock"]
         if self.seconds is not None:
             fields["epoch_timing"] = EPOCH_TIMING
+            if self.clock != "wall":
+                fields["clock"] = self.clock
         return json.dumps(fields, sort_keys=True)
 
     def key_for(self, iterative: bool) -> str:

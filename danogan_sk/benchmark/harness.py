@@ -135,10 +135,11 @@ def _epochs_for(method: Method, seed: int, X: np.ndarray, budget: Budget) -> Epo
     if not method.iterative or budget.seconds is None:
         return EpochPlan(budget.epochs, 0.0)
     rows = X[: min(len(X), _CALIBRATION_ROWS)]
-    start = time.perf_counter()
-    one_epoch = min(_fit_seconds(method, seed, 1, rows) for _ in range(2))
-    three_epochs = _fit_seconds(method, seed, 3, rows)
-    calibration = time.perf_counter() - start
+    clock = budget.timer
+    start = clock()
+    one_epoch = min(_fit_seconds(method, seed, 1, rows, clock) for _ in range(2))
+    three_epochs = _fit_seconds(method, seed, 3, rows, clock)
+    calibration = clock() - start
     per_epoch, fixed = epoch_and_fixed_seconds(one_epoch, three_epochs, len(X) / len(rows))
     epochs = int(np.clip((budget.seconds - fixed) // per_epoch, 1, budget.epochs))
     return EpochPlan(epochs, calibration, per_epoch, fixed)
@@ -162,10 +163,11 @@ def outside_window(fit_seconds: float, budget: Budget, tolerance: float | None) 
     return abs(fit_seconds - budget.seconds) > tolerance * budget.seconds
 
 
-def _fit_seconds(method: Method, seed: int, epochs: int, X: np.ndarray) -> float:
-    start = time.perf_counter()
+def _fit_seconds(method: Method, seed: int, epochs: int, X: np.ndarray,
+                 clock: Callable[[], float] = time.perf_counter) -> float:
+    start = clock()
     method.make(seed, epochs).fit(X)
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def epoch_and_fixed_seconds(one_epoch: float, three_epochs: float, scale: float) -> tuple[float, float]:
@@ -287,7 +289,7 @@ def _attempt(task: Task, method: Method, seed: int, budget: Budget, data: dict) 
     plan = _epochs_for(method, seed, task.X_train, budget)
     model = method.make(seed, plan.epochs)
     (rows, grid), fit_seconds, score_seconds = timed_fit_and_score(
-        model, task.X_train, task.X_test, lambda fitted, X: score_variants(fitted, method.name, X)
+        model, task.X_train, task.X_test, lambda fitted, X: score_variants(fitted, method.name, X), budget.timer
     )
     params = model.record_params() if hasattr(model, "record_params") else {}
 
@@ -314,6 +316,7 @@ def _attempt(task: Task, method: Method, seed: int, budget: Budget, data: dict) 
                 **evaluate(y, scores[mask]),
                 "fit_seconds": fit_seconds,
                 "score_seconds": score_seconds,
+                "clock": budget.clock,
                 "calibration_seconds": plan.calibration_seconds,
                 "epoch_seconds_estimate": plan.epoch_seconds,
                 "fixed_seconds_estimate": plan.fixed_seconds,
