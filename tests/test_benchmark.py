@@ -240,6 +240,16 @@ def test_methods_that_do_not_train_are_never_rerun(tmp_path, timed_fits):
     assert not timed_fits and len(harness.read_runs(tmp_path)) == 1
 
 
+def test_a_fit_that_trained_every_epoch_of_the_budget_early_is_not_rerun(tmp_path, timed_fits, monkeypatch):
+    # 9 epochs is the budget's cap: ending at 20 s of 100 is not a missed budget.
+    monkeypatch.setattr(harness, "_epochs_for", lambda method, seed, X, budget: harness.EpochPlan(9, 0.0))
+    timed_fits.append(20.0)
+    _timed_run(tmp_path, 0.15)
+    assert not timed_fits
+    (record,) = harness.read_runs(tmp_path)
+    assert (record["fit_seconds"], record["epochs"], record["attempt"]) == (20.0, 9, 1)
+
+
 @pytest.mark.parametrize("budget, tolerance, message", [
     (Budget(epochs=2), 0.15, "needs a time budget"),
     (Budget(epochs=2, seconds=10.0), 0.0, "positive fraction"),

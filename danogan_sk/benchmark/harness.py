@@ -269,10 +269,11 @@ def _run_one(task: Task, method: Method, seed: int, budget: Budget, data: dict,
     A wall-clock budget follows the load on the machine, so a fit that ran
     far over or under it (other work shared the CPU while it was timed or
     trained) is repeated once, and the repeat stands whatever its time or
-    AUC: which runs are repeated depends on fit times alone.
+    AUC: which runs are repeated depends on fit times alone. A fit that
+    ended early because it reached ``budget.epochs`` is not repeated.
     """
     output = _attempt(task, method, seed, budget, data)
-    if method.iterative and outside_window(output.records[0]["fit_seconds"], budget, rerun_outside):
+    if method.iterative and _missed_budget(output.records[0], budget, rerun_outside):
         # The scores file will hold the rerun's scores, so the first records point nowhere.
         replaced = [dict(record, scores_file=None) for record in output.records]
         output = _attempt(task, method, seed, budget, data)
@@ -280,6 +281,13 @@ def _run_one(task: Task, method: Method, seed: int, budget: Budget, data: dict,
             record["attempt"] = 2
         output.replaced = replaced
     return output
+
+
+def _missed_budget(record: dict, budget: Budget, tolerance: float | None) -> bool:
+    """Whether an iterative run's fit ended outside its time window for want of time, not of epochs."""
+    # A fit that trained the budget's every epoch and ended early had nothing more to do in the time.
+    trained_every_epoch = record["epochs"] >= budget.epochs and record["fit_seconds"] < (budget.seconds or 0.0)
+    return not trained_every_epoch and outside_window(record["fit_seconds"], budget, tolerance)
 
 
 def _attempt(task: Task, method: Method, seed: int, budget: Budget, data: dict) -> RunOutput:
