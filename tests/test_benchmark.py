@@ -336,6 +336,17 @@ def test_cli_bench_takes_the_budget_s_clock(tmp_path, capsys):
     assert "invalid choice: 'gpu'" in capsys.readouterr().err
 
 
+def test_alad_trains_passes_over_the_training_data_not_minibatch_steps():
+    from danogan_sk.benchmark.methods import ALAD_BATCH_SIZE
+
+    X = np.random.default_rng(0).random((70, 1, 4, 4), dtype=np.float32)
+    model = METHODS["ALAD"].make(0, 2).fit(X)
+    # PyOD's ALAD takes one minibatch per "epoch": 2 passes over 70 rows are 2 * 3 of them.
+    assert ALAD_BATCH_SIZE == model.detector_.batch_size == 32
+    assert model.detector_.epochs == 6
+    assert METHODS["ALAD"].params == {"epoch": "pass"}  # a new run key: earlier ALAD runs counted steps
+
+
 def test_real_mnist_split_and_the_pixel_floor(shared_data_home, tmp_path):
     pool = load_pool("mnist", seed=0, data_home=shared_data_home)
     (task,) = make_tasks(pool, [0], seed=0, max_train=500)
