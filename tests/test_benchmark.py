@@ -347,6 +347,23 @@ def test_alad_trains_passes_over_the_training_data_not_minibatch_steps():
     assert METHODS["ALAD"].params == {"epoch": "pass"}  # a new run key: earlier ALAD runs counted steps
 
 
+def test_the_polar_front_end_methods_score_a_turned_image_as_the_image(tmp_path):
+    from danogan_sk.benchmark.methods import POLAR_DAGAN, POLAR_NN, score_variants
+
+    X = _toy_pool().X[:, None]
+    turned = np.rot90(X, axes=(2, 3))
+    nn = METHODS[POLAR_NN].make(0, 1).fit(X[:60])
+    np.testing.assert_allclose(nn.anomaly_score(turned[60:]), nn.anomaly_score(X[60:]), atol=1e-4)
+    dagan = METHODS[POLAR_DAGAN].make(0, 1)
+    dagan.model.params.update(n_generators=2)  # a tiny fit
+    rows, grid = score_variants(dagan.fit(X[:60]), POLAR_DAGAN, X[60:])
+    assert list(rows) == [f"{POLAR_DAGAN} (default score)"] and grid == {}
+    np.testing.assert_allclose(score_variants(dagan, POLAR_DAGAN, turned[60:])[0][f"{POLAR_DAGAN} (default score)"],
+                               rows[f"{POLAR_DAGAN} (default score)"], rtol=1e-3, atol=1e-3)
+    assert "PolarSpectrum" in dagan.record_params()["front"]
+    assert METHODS[POLAR_DAGAN].iterative and not METHODS[POLAR_NN].iterative
+
+
 def test_real_mnist_split_and_the_pixel_floor(shared_data_home, tmp_path):
     pool = load_pool("mnist", seed=0, data_home=shared_data_home)
     (task,) = make_tasks(pool, [0], seed=0, max_train=500)

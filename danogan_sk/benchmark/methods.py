@@ -119,6 +119,8 @@ def timed_fit_and_score(model, X_train, X_test, score: Callable,
 
 def score_variants(model: Model, name: str, X: np.ndarray) -> tuple[dict, dict]:
     """``(rows, alpha_grid)`` of any model: one row named ``name`` unless it has variants."""
+    if isinstance(model, Preprocessed):
+        return score_variants(model.model, name, model.front_.transform(X))
     if hasattr(model, "score_variants"):
         return model.score_variants(X)
     return {name: np.asarray(model.anomaly_score(X), dtype=np.float64)}, {}
@@ -152,6 +154,47 @@ class RawPixelNN:
     def anomaly_score(self, X: np.ndarray) -> np.ndarray:
         distances, _ = self.index_.kneighbors(flatten(X))
         return distances.mean(axis=1)
+
+
+class Preprocessed:
+    """A model fitted and scored on the rows of a front end (a scikit-learn transformer).
+
+    Parameters
+    ----------
+    front : transformer
+        Cloned and fitted on the training images; its ``transform`` gives
+        the rows the model sees, at fit and at scoring time.
+    model : Model
+        Any benchmark model; its rows (:func:`score_variants`) and
+        parameters (``record_params``) pass through.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from danogan_sk.preprocessing import PolarSpectrum
+    >>> X = np.random.default_rng(0).random((6, 1, 8, 8), dtype=np.float32)
+    >>> model = Preprocessed(PolarSpectrum(n_radii=2, n_angles=8, n_harmonics=3), RawPixelNN()).fit(X[:4])
+    >>> model.anomaly_score(np.rot90(X[:2], axes=(2, 3))).round(4)
+    array([0., 0.])
+    """
+
+    def __init__(self, front, model) -> None:
+        self.front = front
+        self.model = model
+
+    def fit(self, X: np.ndarray) -> "Preprocessed":
+        from sklearn.base import clone
+
+        self.front_ = clone(self.front).fit(X)
+        self.model.fit(self.front_.transform(X))
+        return self
+
+    def anomaly_score(self, X: np.ndarray) -> np.ndarray:
+        return self.model.anomaly_score(self.front_.transform(X))
+
+    def record_params(self) -> dict:
+        own = self.model.record_params() if hasattr(self.model, "record_params") else {}
+        return dict(own, front=repr(self.front))
 
 
 class PyODModel:
@@ -260,6 +303,25 @@ def _dagan(label: str = "D-AnoGAN", **params):
     return make
 
 
+#: The benchmark names of the methods behind a rotation-invariant front end.
+POLAR_DAGAN = "D-AnoGAN on polar spectrum"
+POLAR_NN = "polar-spectrum 1-NN"
+
+
+def _polar_dagan(seed: int, epochs: int):
+    """D-AnoGAN (fully connected networks) on :class:`~danogan_sk.preprocessing.PolarSpectrum` rows."""
+    from ..preprocessing import PolarSpectrum
+    from .dagan import ROW_DEFAULT, DAnoGANModel
+
+    return Preprocessed(PolarSpectrum(), DAnoGANModel(seed, epochs, label=POLAR_DAGAN, rows=(ROW_DEFAULT,)))
+
+
+def _polar_nn(seed: int, epochs: int):
+    from ..preprocessing import PolarSpectrum
+
+    return Preprocessed(PolarSpectrum(), RawPixelNN())
+
+
 #: The benchmark name of the thesis's configuration.
 THESIS_METHOD = "D-AnoGAN THESIS_PARAMS"
 
@@ -328,6 +390,11 @@ METHODS: dict[str, Method] = _registry(
         _ablation("xzx", xzx_epochs=0),
         Method("raw-pixel 1-NN", lambda seed, epochs: RawPixelNN(), False,
                "distance to the nearest training image (no learning)"),
+        # Rotation-invariant front end, for round parts at any angle: not run unless named.
+        Method(POLAR_DAGAN, _polar_dagan, True,
+               "D-AnoGAN's default score on PolarSpectrum rows (rotation- and gain-invariant)"),
+        Method(POLAR_NN, _polar_nn, False,
+               "distance to the nearest training image's PolarSpectrum row (no learning)"),
         _pyod("KNN", "PyOD KNN (k=5, largest distance), standardised pixels", False, _knn),
         _pyod("IForest", "PyOD IForest (100 trees), standardised pixels", False, _iforest),
         _pyod("AutoEncoder", "PyOD AutoEncoder (dense 64-32), standardised pixels", True,
