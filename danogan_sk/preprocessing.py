@@ -134,7 +134,7 @@ class PolarSpectrum(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        rows : ndarray of shape (n_samples, n_features_out_), float32
+        rows : ndarray of shape (n_samples, ``n_features_out_``), float32
         """
         check_is_fitted(self)
         images = self._images(X, fitting=False)

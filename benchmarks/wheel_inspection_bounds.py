@@ -1,0 +1,141 @@
+"""How much of the Wheel inspection preset can be detected at all, and by what.
+
+Run from the repository root::
+
+    python benchmarks/wheel_inspection_bounds.py [--split-seed 1234] [--epochs 25] \
+        [--dagan-epochs 50 200 600 --dagan-seeds 0 1]
+
+On one draw of ``wheel-inspection`` made from ``--split-seed`` (as
+``benchmarks/dev_protocol.py --dataset wheel-inspection`` draws it; the
+benchmark's draws come from its run seeds 0, 1, 2, ...), it prints the ROC AUC
+per anomaly of three scores:
+
+* the raw-pixel 1-NN (the benchmark's baseline);
+* the same 1-NN on rotation-invariant rows, no labels
+  (:class:`danogan_sk.preprocessing.PolarSpectrum`: each image standardised,
+  sampled on rings about its centre, and the magnitudes of each ring's Fourier
+  transform along the angle kept, which a rotation of the wheel leaves
+  unchanged);
+* an upper bound that uses labels: a small convolutional classifier trained
+  on the normal training images and half of the anomaly's images (weighted to
+  balance), tested on the held-out normal images and the other half.
+
+The classifier is not a detector (it has seen the defect); it says how
+separable the defect is from normal wheels at this resolution and sample size.
+
+With ``--dagan-epochs`` it also fits the benchmark's ``D-AnoGAN on polar
+spectrum`` (``make_pipeline(PolarSpectrum(), DAnoGANDetector(...))`` with the
+benchmark's validation hold-out) for each number of phase-1 epochs and each
+of ``--dagan-seeds``, and prints its mean AUC against CPU minutes: the
+development evidence for that method, on this draw only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+from torch import nn
+
+from danogan_sk.benchmark.data import as_images, load_pool, make_tasks
+from danogan_sk.benchmark.methods import METHODS, POLAR_DAGAN, POLAR_NN, score_variants
+
+
+class SmallClassifier(nn.Module):
+    """Four strided convolutions, global average pooling, one logit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        widths = [1, 16, 32, 64, 128]
+        self.convs = nn.ModuleList(nn.Conv2d(i, o, 4, 2, 1) for i, o in zip(widths, widths[1:]))
+        self.out = nn.Linear(widths[-1], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.2)
+        return self.out(x.mean((2, 3)))[:, 0]
+
+
+def supervised_auc(X_train, X_test, y_test, mask, epochs: int, seed: int) -> tuple[float, int]:
+    """AUC of a classifier trained with half of one anomaly's images (labels!); the other half tests."""
+    rng = np.random.default_rng(seed)
+    anomalies = rng.permutation(np.flatnonzero(mask & (y_test == 1)))
+    seen, unseen = anomalies[: len(anomalies) // 2], anomalies[len(anomalies) // 2:]
+    X = torch.cat([X_train, X_test[seen]])
+    y = torch.cat([torch.zeros(len(X_train)), torch.ones(len(seen))])
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng():  # the initial weights from the seed, without touching the caller's RNG
+        torch.manual_seed(seed)
+        model = SmallClassifier()
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    balance = torch.tensor(len(X_train) / len(seen))
+    for _ in range(epochs):
+        for batch in torch.randperm(len(X), generator=generator).split(64):
+            loss = F.binary_cross_entropy_with_logits(model(X[batch]), y[batch], pos_weight=balance)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    rows = np.concatenate([np.flatnonzero(mask & (y_test == 0)), unseen])
+    with torch.no_grad():
+        scores = model(X_test[rows]).numpy()
+    return float(roc_auc_score(y_test[rows], scores)), len(seen)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split-seed", type=int, default=1234)
+    parser.add_argument("--size", type=int, default=64, help="image size in pixels")
+    parser.add_argument("--epochs", type=int, default=25, help="epochs of the supervised classifier")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the classifier and its half split")
+    parser.add_argument("--dagan-epochs", type=int, nargs="*", default=[], help="phase-1 epochs of D-AnoGAN fits")
+    parser.add_argument("--dagan-seeds", type=int, nargs="+", default=[0, 1])
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    pool = load_pool("wheel-inspection", args.split_seed, wheel_size=args.size)
+    (task,) = make_tasks(pool, None, args.split_seed)
+    X_train, X_test = (torch.from_numpy(as_images(X)) for X in (task.X_train, task.X_test))
+    scores = {name: METHODS[name].make(args.seed, 1).fit(task.X_train).anomaly_score(task.X_test)
+              for name in ("raw-pixel 1-NN", POLAR_NN)}
+    rows = {name: {c: roc_auc_score(task.y_test[m], s[m]) for c, m in task.masks.items()}
+            for name, s in scores.items()}
+    start = time.process_time()
+    bound = {c: supervised_auc(X_train, X_test, task.y_test, m, args.epochs, args.seed) for c, m in task.masks.items()}
+    seen = min(n for _, n in bound.values())
+    rows[f"supervised CNN, {seen} labelled defects (an upper bound, not a detector)"] = {
+        c: auc for c, (auc, _) in bound.items()}
+
+    print(f"wheel-inspection at {args.size} px drawn from split seed {args.split_seed}: "
+          f"{len(task.X_train)} normal training images; classifier {time.process_time() - start:.0f} CPU s\n")
+    names = list(task.masks)
+    print("| score | " + " | ".join(names) + " | mean |")
+    print("|---|" + "---:|" * (len(names) + 1))
+    for name, aucs in rows.items():
+        print(f"| {name} | " + " | ".join(f"{aucs[c]:.3f}" for c in names) + f" | {np.mean(list(aucs.values())):.3f} |")
+    if args.dagan_epochs:
+        polar_dagan_curve(task, args.dagan_epochs, args.dagan_seeds, names)
+
+
+def polar_dagan_curve(task, epochs_list: list, seeds: list, names: list) -> None:
+    """Mean AUC of the benchmark's D-AnoGAN on polar spectrum against CPU minutes (one fit per point)."""
+    print(f"\n{POLAR_DAGAN} on the same draw, default score, one fit per (epochs, seed)\n")
+    print("| phase-1 epochs | CPU minutes per fit | seed | " + " | ".join(names) + " | mean |")
+    print("|---|---:|---:|" + "---:|" * (len(names) + 1))
+    for epochs in epochs_list:
+        for seed in seeds:
+            start = time.process_time()
+            model = METHODS[POLAR_DAGAN].make(seed, epochs).fit(task.X_train)
+            minutes = (time.process_time() - start) / 60
+            rows, _ = score_variants(model, POLAR_DAGAN, task.X_test)
+            (scores,) = rows.values()
+            aucs = [roc_auc_score(task.y_test[task.masks[c]], scores[task.masks[c]]) for c in names]
+            print(f"| {epochs} | {minutes:.1f} | {seed} | " + " | ".join(f"{a:.3f}" for a in aucs)
+                  + f" | {np.mean(aucs):.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
