@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from .inputs import nested_images
+from .inputs import _reject_channels_last, nested_images
 
 __all__ = ["PolarSpectrum"]
 
@@ -138,7 +138,8 @@ class PolarSpectrum(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         images = self._images(X, fitting=False)
-        rows = [self._spectrum(torch.from_numpy(images[start:start + _CHUNK]))
+        grid = self._ring_grid()
+        rows = [self._spectrum(torch.from_numpy(images[start:start + _CHUNK]), grid)
                 for start in range(0, len(images), _CHUNK)]
         return torch.cat(rows).numpy() if rows else np.empty((0, self.n_features_out_), np.float32)
 
@@ -149,8 +150,10 @@ class PolarSpectrum(TransformerMixin, BaseEstimator):
                            for r in range(self.n_radii) for h in range(self.n_harmonics)], dtype=object)
 
     def _images(self, X, fitting: bool) -> np.ndarray:
-        """``X`` as a float32 ``(n, C, H, W)`` array (a new one: ``X`` is never written to)."""
+        """``X`` as a contiguous float32 ``(n, C, H, W)`` array; ``X`` itself is never written to."""
         X = np.ascontiguousarray(nested_images(X), dtype=np.float32)
+        if X.ndim > 2:
+            _reject_channels_last(X)  # as the detector refuses them, with the np.moveaxis call that fixes it
         if X.ndim == 2:
             if self.image_shape is None:
                 raise ValueError("PolarSpectrum needs images: pass X of shape (n, H, W) or (n, C, H, W), "
@@ -172,14 +175,17 @@ class PolarSpectrum(TransformerMixin, BaseEstimator):
                              f"{self.image_shape_}")
         return X
 
-    def _spectrum(self, images: torch.Tensor) -> torch.Tensor:
+    def _ring_grid(self) -> torch.Tensor:
+        """Sampling points ``(n_radii, n_angles, 2)`` in ``grid_sample``'s [-1, 1] coordinates."""
+        radii = torch.linspace(0.02, 0.98, self.n_radii)
+        angles = torch.arange(self.n_angles) * (2 * np.pi / self.n_angles)
+        return torch.stack([radii[:, None] * torch.cos(angles), radii[:, None] * torch.sin(angles)], -1)
+
+    def _spectrum(self, images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
         n, channels = images.shape[:2]
         flat = images.reshape(n, channels, -1)
         mean = flat.mean(2)[..., None, None]
         std = flat.std(2, unbiased=False).clamp_min(1e-6)[..., None, None]
-        radii = torch.linspace(0.02, 0.98, self.n_radii)
-        angles = torch.arange(self.n_angles) * (2 * np.pi / self.n_angles)
-        grid = torch.stack([radii[:, None] * torch.cos(angles), radii[:, None] * torch.sin(angles)], -1)
         rings = F.grid_sample((images - mean) / std, grid[None].expand(n, -1, -1, -1), align_corners=False)
         magnitude = torch.fft.rfft(rings, dim=3).abs()[..., : self.n_harmonics] / self.n_angles
         # Rounding noise (a ring too small to vary has harmonics of ~1e-8) becomes an exact 0,

@@ -65,6 +65,7 @@ def test_the_input_is_left_as_it_was_and_a_clone_or_pickle_transforms_alike(whee
     (lambda: PolarSpectrum(n_radii=0), np.zeros((4, 8, 8)), "n_radii"),
     (lambda: PolarSpectrum(), np.full((4, 8, 8), np.nan), "NaN or infinity"),
     (lambda: PolarSpectrum(), np.zeros((0, 8, 8)), "at least one image"),
+    (lambda: PolarSpectrum(), np.zeros((4, 8, 8, 3)), r"looks channels-last.*np.moveaxis\(X, -1, 1\)"),
 ])
 def test_bad_input_or_parameters_are_named(make, X, message):
     with pytest.raises(ValueError, match=message):
