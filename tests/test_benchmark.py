@@ -120,6 +120,28 @@ def test_time_budget_counts_a_fit_s_fixed_cost_once(monkeypatch):
     assert harness._epochs_for(method, 0, X, Budget(epochs=10, seconds=2.04))[0] == 10
 
 
+def test_a_method_whose_epochs_cost_more_than_linearly_is_timed_on_all_rows(monkeypatch):
+    # An epoch costing 0.01 s per (rows / 1,024) squared: 0.16 s on 4,096 rows,
+    # so a 1.65 s budget holds 10 epochs. Timed on 1,024 rows and scaled
+    # linearly, an epoch would seem to cost 0.04 s and the plan hold 41.
+    timed_rows = []
+
+    def fit_seconds(method, seed, epochs, X, clock):
+        timed_rows.append(len(X))
+        return 0.01 * epochs * (len(X) / 1024) ** 2
+
+    monkeypatch.setattr(harness, "_fit_seconds", fit_seconds)
+    make = lambda seed, epochs: _Brightness(1.0)  # noqa: E731
+    X = np.zeros((4096, 1, 2, 2), dtype=np.float32)
+    budget = Budget(epochs=100, seconds=1.65)
+    assert harness._epochs_for(Method("linear", make, True, ""), 0, X, budget).epochs == 41
+    assert set(timed_rows) == {1024}
+    timed_rows.clear()
+    plan = harness._epochs_for(Method("quadratic", make, True, "", calibration_rows=None), 0, X, budget)
+    assert (plan.epochs, set(timed_rows)) == (10, {4096})
+    assert METHODS["ALAD"].calibration_rows is None  # each of its minibatch steps shuffles every row
+
+
 def test_a_run_records_the_estimates_its_epochs_came_from(tmp_path, monkeypatch):
     # A method paying 0.2 s once per fit and 0.05 s per epoch on the toy pool's training rows.
     monkeypatch.setattr(harness, "_fit_seconds", lambda method, seed, epochs, X, clock: 0.2 + 0.05 * epochs)

@@ -38,8 +38,6 @@ __all__ = ["run_benchmark", "read_runs", "evaluate", "run_key", "compute_run", "
 RUNS_FILE = "runs.jsonl"
 #: Records of first attempts that ``rerun_outside`` replaced by a rerun, kept for the record.
 REPLACED_RUNS_FILE = "runs_replaced.jsonl"
-#: Rows of the training data timed to turn a time budget into epochs.
-_CALIBRATION_ROWS = 1024
 
 
 def evaluate(y_true: np.ndarray, anomaly_scores: np.ndarray) -> dict[str, float]:
@@ -121,7 +119,7 @@ class EpochPlan(NamedTuple):
 def _epochs_for(method: Method, seed: int, X: np.ndarray, budget: Budget) -> EpochPlan:
     """Epochs within the budget, and the seconds spent measuring them (0 if none).
 
-    Fits of 1 and 3 epochs on a subsample separate the cost of one more
+    Fits of 1 and 3 epochs on the method's ``calibration_rows`` separate the cost of one more
     epoch from what a fit pays once (building networks, a memory bank,
     scoring the training data). Timing a single epoch would count that
     fixed cost as epoch time and train a method with a large one, such as
@@ -133,7 +131,7 @@ def _epochs_for(method: Method, seed: int, X: np.ndarray, budget: Budget) -> Epo
     """
     if not method.iterative or budget.seconds is None:
         return EpochPlan(budget.epochs, 0.0)
-    rows = X[: min(len(X), _CALIBRATION_ROWS)]
+    rows = X if method.calibration_rows is None else X[: method.calibration_rows]
     clock = budget.timer
     start = clock()
     one_epoch = min(_fit_seconds(method, seed, 1, rows, clock) for _ in range(2))

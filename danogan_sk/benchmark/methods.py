@@ -43,6 +43,10 @@ class Model(Protocol):
     def anomaly_score(self, X: np.ndarray) -> np.ndarray: ...
 
 
+#: Rows of the training data timed to turn a time budget into epochs.
+CALIBRATION_ROWS = 1024
+
+
 @dataclass(frozen=True)
 class Method:
     """A named recipe for a model.
@@ -64,6 +68,10 @@ class Method:
     packages : tuple of str
         Packages whose code computes the method's scores; their versions are
         part of the run key, so a new version's results are new runs.
+    calibration_rows : int or None
+        Training rows that the fits timing a time budget's epochs use; the
+        timings are scaled to the full rows linearly. ``None`` times on all
+        rows, for a method whose epoch costs more than linearly in the rows.
 
     Examples
     --------
@@ -81,6 +89,7 @@ class Method:
     description: str
     params: dict = field(default_factory=dict, hash=False)
     packages: tuple[str, ...] = ("danogan_sk",)
+    calibration_rows: int | None = CALIBRATION_ROWS
 
     @property
     def key(self) -> str:
@@ -227,13 +236,15 @@ class PyODModel:
         return np.asarray(self.detector_.decision_function(self.scaler_.transform(flatten(X))))
 
 
-def _pyod(name: str, description: str, iterative: bool, build, params: dict | None = None) -> Method:
+def _pyod(name: str, description: str, iterative: bool, build, params: dict | None = None,
+          calibration_rows: int | None = CALIBRATION_ROWS) -> Method:
     """A :class:`Method` for a PyOD detector; ``build(seed, epochs, n_samples, n_features)``."""
 
     def make(seed: int, epochs: int) -> PyODModel:
         return PyODModel(lambda n_samples, n_features: build(seed, epochs, n_samples, n_features))
 
-    return Method(name, make, iterative, description, params=params or {}, packages=("danogan_sk", "pyod"))
+    return Method(name, make, iterative, description, params=params or {}, packages=("danogan_sk", "pyod"),
+                  calibration_rows=calibration_rows)
 
 
 def _knn(seed, epochs, n_samples, n_features):
@@ -402,7 +413,10 @@ METHODS: dict[str, Method] = _registry(
         _pyod("VAE", "PyOD VAE (dense 128-64-32, 2-d latent), standardised pixels", True, _vae),
         _pyod("DeepSVDD", "PyOD DeepSVDD, standardised pixels", True, _deep_svdd),
         _pyod("ALAD", "PyOD ALAD (the BiGAN family), standardised pixels; an epoch is a pass over the "
-              "training data (PyOD's epochs are minibatch steps)", True, _alad, params={"epoch": "pass"}),
+              "training data (PyOD's epochs are minibatch steps)", True, _alad, params={"epoch": "pass"},
+              # Each of its minibatch steps shuffles the whole training set, so
+              # a pass costs quadratically in the rows: time it on all of them.
+              calibration_rows=None),
         Method("f-AnoGAN", _fanogan, True,
                "WGAN-GP + izi_f encoder from this package's blocks; image + feature MSE"),
         Method("GANomaly", _ganomaly, True,
