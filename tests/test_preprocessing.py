@@ -30,6 +30,64 @@ def test_a_quarter_turn_and_the_camera_s_gain_and_offset_leave_the_rows_unchange
     assert np.abs(rows[0] - rows[-1]).max() > 0.1
 
 
+def _shifted(X, right: int, down: int):
+    """``X`` moved by whole pixels, the border's background filling in (the wheels' border is uniform)."""
+    padded = np.pad(X, ((0, 0), (down, 0), (right, 0)), mode="edge")
+    return padded[:, : X.shape[1], : X.shape[2]]
+
+
+def test_the_rings_follow_a_part_moved_in_the_frame_or_darker_than_its_background(wheels):
+    X, _ = wheels
+    moved = _shifted(X, right=2, down=1)
+
+    def change(spectrum, Y):
+        rows = spectrum.fit(X).transform(X)
+        return np.abs(spectrum.transform(Y) - rows).mean() / np.abs(rows).mean()
+
+    assert change(PolarSpectrum(), moved) < 0.2 * change(PolarSpectrum(center="image"), moved)
+    # A dark part on a bright background is found as well: inverting an image only
+    # flips the sign of the standardised rings, which the magnitudes drop.
+    spectrum = PolarSpectrum().fit(X)
+    np.testing.assert_allclose(spectrum.transform(1 - moved), spectrum.transform(moved), atol=2e-5)
+
+
+def _zoomed(X, factor: float):
+    """``X`` with the part ``factor`` times its size about the image centre, the border filling in."""
+    import torch
+    import torch.nn.functional as F
+
+    theta = torch.tensor([[1 / factor, 0.0, 0.0], [0.0, 1 / factor, 0.0]]).expand(len(X), 2, 3)
+    images = torch.from_numpy(X[:, None])
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, padding_mode="border", align_corners=False)[:, 0].numpy()
+
+
+def test_the_rings_grow_with_the_part_relative_to_the_training_parts(wheels):
+    X, _ = wheels
+    smaller = _zoomed(X, 0.85)
+    spectrum = PolarSpectrum().fit(X)
+    ratio = PolarSpectrum().fit(smaller).reference_radius_ / spectrum.reference_radius_
+    assert ratio == pytest.approx(0.85, abs=0.02)
+    assert PolarSpectrum(radius="image").fit(X).reference_radius_ == 1.0
+
+    def change(spectrum):
+        # A zoomed part's distance to its own row, against the median distance between rows.
+        rows = spectrum.fit(X).transform(X)
+        distances = np.linalg.norm(spectrum.transform(_zoomed(X, 0.9))[:, None] - rows[None], axis=2)
+        return np.diag(distances).mean() / np.median(distances)
+
+    assert change(PolarSpectrum()) < 0.5 * change(PolarSpectrum(radius="image"))
+
+
+def test_an_image_without_a_foreground_is_sampled_about_the_image_centre(wheels):
+    X, _ = wheels
+    flat = np.full((2, 32, 32), 0.3, dtype=np.float32)
+    spectrum = PolarSpectrum().fit(np.concatenate([X, flat]))
+    rows = spectrum.transform(flat)
+    assert np.isfinite(spectrum.reference_radius_) and np.isfinite(rows).all()
+    np.testing.assert_array_equal(rows, PolarSpectrum(center="image", radius="image").fit(flat).transform(flat))
+
+
 def test_rows_have_one_block_per_channel_ring_and_harmonic(wheels):
     X, _ = wheels
     spectrum = PolarSpectrum(n_radii=5, n_angles=16, n_harmonics=9).fit(np.stack([X, X], axis=1))
@@ -63,6 +121,8 @@ def test_the_input_is_left_as_it_was_and_a_clone_or_pickle_transforms_alike(whee
     (lambda: PolarSpectrum(image_shape=(3, 3)), np.zeros((4, 10)), r"image_shape=\(3, 3\) does not hold the 10"),
     (lambda: PolarSpectrum(n_angles=16, n_harmonics=10), np.zeros((4, 8, 8)), "n_harmonics=10 is more than"),
     (lambda: PolarSpectrum(n_radii=0), np.zeros((4, 8, 8)), "n_radii"),
+    (lambda: PolarSpectrum(center="middle"), np.zeros((4, 8, 8)), "'center' parameter .* 'middle'"),
+    (lambda: PolarSpectrum(foreground_threshold=1.0), np.zeros((4, 8, 8)), "'foreground_threshold'"),
     (lambda: PolarSpectrum(), np.full((4, 8, 8), np.nan), "NaN or infinity"),
     (lambda: PolarSpectrum(), np.zeros((0, 8, 8)), "at least one image"),
     (lambda: PolarSpectrum(), np.zeros((4, 8, 8, 3)), r"looks channels-last.*np.moveaxis\(X, -1, 1\)"),

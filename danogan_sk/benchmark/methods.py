@@ -402,10 +402,14 @@ METHODS: dict[str, Method] = _registry(
         Method("raw-pixel 1-NN", lambda seed, epochs: RawPixelNN(), False,
                "distance to the nearest training image (no learning)"),
         # Rotation-invariant front end, for round parts at any angle: not run unless named.
+        # Their params name PolarSpectrum's rings: runs made before the rings followed
+        # the part (image-centred rings) are other runs.
         Method(POLAR_DAGAN, _polar_dagan, True,
-               "D-AnoGAN's default score on PolarSpectrum rows (rotation- and gain-invariant)"),
+               "D-AnoGAN's default score on PolarSpectrum rows (rotation- and gain-invariant)",
+               params={"rings": "on the part"}),
         Method(POLAR_NN, _polar_nn, False,
-               "distance to the nearest training image's PolarSpectrum row (no learning)"),
+               "distance to the nearest training image's PolarSpectrum row (no learning)",
+               params={"rings": "on the part"}),
         _pyod("KNN", "PyOD KNN (k=5, largest distance), standardised pixels", False, _knn),
         _pyod("IForest", "PyOD IForest (100 trees), standardised pixels", False, _iforest),
         _pyod("AutoEncoder", "PyOD AutoEncoder (dense 64-32), standardised pixels", True,
