@@ -2,9 +2,10 @@
 
 A detector in a :class:`~sklearn.pipeline.Pipeline` after
 :class:`PolarSpectrum` sees the same rows for a part and the part rotated,
-and for any gain and offset of the camera: the spread of a rotated
-inspection camera (``make_wheels(variation="inspection")``) then no longer
-hides the defects from a nearest-neighbour distance.
+nearly the same for the part shifted or resized a little, and the same for
+any gain and offset of the camera: the spread of a rotated inspection
+camera (``make_wheels(variation="inspection")``) then no longer hides the
+defects from a nearest-neighbour distance.
 """
 
 from __future__ import annotations
