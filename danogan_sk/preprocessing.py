@@ -20,6 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .inputs import _reject_channels_last, nested_images
+from .scoring import in_chunks
 
 __all__ = ["PolarSpectrum"]
 
@@ -157,8 +158,8 @@ class PolarSpectrum(TransformerMixin, BaseEstimator):
         self.n_features_out_ = self.image_shape_[0] * self.n_radii * self.n_harmonics
         self.reference_radius_ = 1.0
         if self.radius == "foreground":
-            radii = torch.cat([self._foreground(torch.from_numpy(images[start:start + _CHUNK]))[1]
-                               for start in range(0, len(images), _CHUNK)])
+            radii = torch.cat(list(in_chunks(lambda chunk: self._foreground(chunk)[1], images, _CHUNK,
+                                             torch.from_numpy)))
             found = radii[torch.isfinite(radii)]
             self.reference_radius_ = float(found.median()) if len(found) else 1.0
         return self
@@ -178,8 +179,7 @@ class PolarSpectrum(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         images = self._images(X, fitting=False)
         rings = self._ring_grid()
-        rows = [self._spectrum(torch.from_numpy(images[start:start + _CHUNK]), rings)
-                for start in range(0, len(images), _CHUNK)]
+        rows = list(in_chunks(lambda chunk: self._spectrum(chunk, rings), images, _CHUNK, torch.from_numpy))
         return torch.cat(rows).numpy() if rows else np.empty((0, self.n_features_out_), np.float32)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
