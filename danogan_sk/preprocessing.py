@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
 from .inputs import _reject_channels_last, nested_images
@@ -190,29 +191,40 @@ class PolarSpectrum(TransformerMixin, BaseEstimator):
 
     def _images(self, X, fitting: bool) -> np.ndarray:
         """``X`` as a contiguous float32 ``(n, C, H, W)`` array; ``X`` itself is never written to."""
-        X = np.ascontiguousarray(nested_images(X), dtype=np.float32)
+        # scikit-learn's checks name sparse, complex, non-numeric, empty and non-finite input.
+        X = check_array(nested_images(X), allow_nd=True, dtype=np.float32, order="C", input_name="X",
+                        ensure_min_samples=1 if fitting else 0)
         if X.ndim > 2:
             _reject_channels_last(X)  # as the detector refuses them, with the np.moveaxis call that fixes it
         if X.ndim == 2:
-            if self.image_shape is None:
-                raise ValueError("PolarSpectrum needs images: pass X of shape (n, H, W) or (n, C, H, W), "
-                                 "or 2-D rows with image_shape=(H, W) or (C, H, W)")
-            shape = tuple(self.image_shape)
-            if len(shape) not in (2, 3) or int(np.prod(shape)) != X.shape[1]:
-                raise ValueError(f"image_shape={shape} does not hold the {X.shape[1]} values of a row")
-            X = X.reshape(len(X), *shape)
+            X = self._rows_as_images(X)
         if X.ndim == 3:
             X = X[:, None]
         if X.ndim != 4:
             raise ValueError(f"expected images of shape (n, H, W) or (n, C, H, W), got an array of shape {X.shape}")
-        if fitting and len(X) == 0:
-            raise ValueError("PolarSpectrum.fit needs at least one image")
-        if not np.isfinite(X).all():
-            raise ValueError("X contains NaN or infinity")
+        if 0 in X.shape[1:]:
+            raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required: "
+                             "images need at least one pixel")
         if not fitting and tuple(X.shape[1:]) != self.image_shape_:
-            raise ValueError(f"X has images of shape {tuple(X.shape[1:])}, but PolarSpectrum was fitted on "
-                             f"{self.image_shape_}")
+            raise ValueError(f"X has {int(np.prod(X.shape[1:]))} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input: images of shape {tuple(X.shape[1:])}, "
+                             f"fitted on {self.image_shape_}")
         return X
+
+    def _rows_as_images(self, X: np.ndarray) -> np.ndarray:
+        """2-D rows as ``image_shape`` images."""
+        if self.image_shape is None:
+            raise ValueError("PolarSpectrum needs images: pass X of shape (n, H, W) or (n, C, H, W), "
+                             "or 2-D rows with image_shape=(H, W) or (C, H, W)")
+        shape = tuple(self.image_shape)
+        if len(shape) not in (2, 3) or int(np.prod(shape)) != X.shape[1]:
+            raise ValueError(f"image_shape={shape} does not hold the {X.shape[1]} values of a row")
+        return X.reshape(len(X), *shape)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # rows are float32 whatever the input
+        return tags
 
     def _ring_grid(self) -> torch.Tensor:
         """Sampling points ``(n_radii, n_angles, 2)`` in ``grid_sample``'s [-1, 1] coordinates."""

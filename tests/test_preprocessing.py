@@ -4,9 +4,11 @@ import pickle
 
 import numpy as np
 import pytest
+from scipy import sparse
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from danogan_sk import DAnoGANDetector
 from danogan_sk.datasets import make_wheels
@@ -123,8 +125,11 @@ def test_the_input_is_left_as_it_was_and_a_clone_or_pickle_transforms_alike(whee
     (lambda: PolarSpectrum(n_radii=0), np.zeros((4, 8, 8)), "n_radii"),
     (lambda: PolarSpectrum(center="middle"), np.zeros((4, 8, 8)), "'center' parameter .* 'middle'"),
     (lambda: PolarSpectrum(foreground_threshold=1.0), np.zeros((4, 8, 8)), "'foreground_threshold'"),
-    (lambda: PolarSpectrum(), np.full((4, 8, 8), np.nan), "NaN or infinity"),
-    (lambda: PolarSpectrum(), np.zeros((0, 8, 8)), "at least one image"),
+    (lambda: PolarSpectrum(), np.full((4, 8, 8), np.nan), "Input X contains NaN"),
+    (lambda: PolarSpectrum(), np.full((4, 8, 8), np.inf), "Input X contains infinity"),
+    (lambda: PolarSpectrum(), np.zeros((0, 8, 8)), r"0 sample\(s\)"),
+    (lambda: PolarSpectrum(), np.zeros((4, 8, 0)), r"0 feature\(s\) .*at least one pixel"),
+    (lambda: PolarSpectrum(), np.zeros((4, 8, 8)) + 1j, "Complex data not supported"),
     (lambda: PolarSpectrum(), np.zeros((4, 8, 8, 3)), r"looks channels-last.*np.moveaxis\(X, -1, 1\)"),
 ])
 def test_bad_input_or_parameters_are_named(make, X, message):
@@ -132,11 +137,16 @@ def test_bad_input_or_parameters_are_named(make, X, message):
         make().fit(X)
 
 
+def test_sparse_input_is_refused_with_the_fix():
+    with pytest.raises(TypeError, match=r"dense data is required.*toarray"):
+        PolarSpectrum(image_shape=(4, 4)).fit(sparse.csr_matrix(np.eye(4, 16)))
+
+
 def test_transform_checks_it_was_fitted_and_on_what(wheels):
     X, _ = wheels
     with pytest.raises(NotFittedError):
         PolarSpectrum().transform(X)
-    with pytest.raises(ValueError, match=r"images of shape \(1, 16, 16\), but PolarSpectrum was fitted on \(1, 32, 32\)"):
+    with pytest.raises(ValueError, match=r"X has 256 features, but PolarSpectrum is expecting 1024 .*\(1, 16, 16\), fitted on \(1, 32, 32\)"):
         PolarSpectrum().fit(X).transform(X[:, ::2, ::2])
 
 
@@ -149,3 +159,22 @@ def test_in_front_of_the_detector_a_turned_part_scores_as_the_part(wheels):
     scores = detector.decision_function(X[12:])
     np.testing.assert_allclose(detector.decision_function(np.rot90(X[12:], k=3, axes=(1, 2))), scores,
                                atol=1e-3 * np.abs(scores).max())
+
+
+class PolarSpectrumOnRows(PolarSpectrum):
+    """PolarSpectrum reading a 2-D row without ``image_shape`` as a one-pixel-high image.
+
+    scikit-learn's estimator checks feed tables of a few columns, which
+    PolarSpectrum refuses without ``image_shape``; read as ``1 x n`` images
+    they reach its validation, ``fit`` and ``transform`` unchanged.
+    """
+
+    def _rows_as_images(self, X):
+        if self.image_shape is None:
+            return X.reshape(len(X), 1, 1, X.shape[1])
+        return super()._rows_as_images(X)
+
+
+@parametrize_with_checks([PolarSpectrumOnRows(n_radii=3, n_angles=8, n_harmonics=3)])
+def test_sklearn_compatible_transformer(estimator, check):
+    check(estimator)
