@@ -142,32 +142,6 @@ def test_a_method_whose_epochs_cost_more_than_linearly_is_timed_on_all_rows(monk
     assert METHODS["ALAD"].calibration_rows is None  # each of its minibatch steps shuffles every row
 
 
-def test_a_fast_method_is_timed_on_fits_long_enough_and_d_anogan_s_xzx_share_counts(monkeypatch):
-    # An epoch of 0.002 s, plus D-AnoGAN's xzx phase (a fifth of the epochs, at least
-    # one, 0.01 s each) and 0.05 s once per fit. Fits of 1 and 3 epochs (0.062 and
-    # 0.066 s) are under a fiftieth of the 3.25 s budget, differ by what timer noise
-    # could, and both train one xzx epoch. Fits of 5 and 15 epochs (0.07 and 0.11 s)
-    # give 0.004 s an epoch, xzx included, and 0.05 s once: 800 epochs fill the budget.
-    timed_epochs = []
-
-    def fit_seconds(method, seed, epochs, X, clock):
-        timed_epochs.append(epochs)
-        return 0.05 + 0.002 * epochs + 0.01 * max(1, epochs // 5)
-
-    monkeypatch.setattr(harness, "_fit_seconds", fit_seconds)
-    method = Method("fast", lambda seed, epochs: _Brightness(1.0), True, "", calibration_rows=None)
-    plan = harness._epochs_for(method, 0, np.zeros((64, 1, 2, 2), np.float32), Budget(epochs=10_000, seconds=3.25))
-    assert timed_epochs == [1, 1, 5, 15]
-    assert plan.epoch_seconds == pytest.approx(0.004)
-    assert (plan.epochs, plan.fixed_seconds) == (800, pytest.approx(0.05))
-    assert fit_seconds(None, 0, plan.epochs, None, None) == pytest.approx(3.25)
-    # The timed fits never reach past the budget's epochs: with 14 allowed, 1 and 3.
-    timed_epochs.clear()
-    assert harness._epochs_for(method, 0, np.zeros((64, 1, 2, 2), np.float32),
-                               Budget(epochs=14, seconds=3.25)).epochs == 14
-    assert timed_epochs == [1, 1, 3]
-
-
 def test_a_run_records_the_estimates_its_epochs_came_from(tmp_path, monkeypatch):
     # A method paying 0.2 s once per fit and 0.05 s per epoch on the toy pool's training rows.
     monkeypatch.setattr(harness, "_fit_seconds", lambda method, seed, epochs, X, clock: 0.2 + 0.05 * epochs)

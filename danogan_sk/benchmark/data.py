@@ -28,9 +28,8 @@ __all__ = ["Budget", "CLOCKS", "Pool", "Task", "DATASETS", "load_pool", "PoolLoa
 
 DATASETS = ("mnist", "fashion-mnist", *WHEEL_BENCHMARKS)
 #: How a time budget becomes epochs (part of its key): one more epoch's cost
-#: apart from the once-per-fit cost, timed on fits of k and 3k epochs, k grown
-#: from 1 by fives until a fit is long enough to time.
-EPOCH_TIMING = "marginal epoch, fixed cost apart, fits long enough to time"
+#: apart from the once-per-fit cost, timed on fits of 1 and 3 epochs.
+EPOCH_TIMING = "marginal epoch, fixed cost apart"
 #: What a time budget's seconds count: elapsed time, or the CPU time of the
 #: process running the fit (all its threads), which other work on the machine
 #: does not use up.
@@ -74,7 +73,7 @@ class Budget:
     >>> Budget(epochs=2, max_train=1000).key_for(iterative=False)
     '{"max_train": 1000}'
     >>> Budget(epochs=2, seconds=60.0, clock="cpu").key
-    '{"clock": "cpu", "epoch_timing": "marginal epoch, fixed cost apart, fits long enough to time", "epochs": 2, "max_train": null, "seconds": 60.0}'
+    '{"clock": "cpu", "epoch_timing": "marginal epoch, fixed cost apart", "epochs": 2, "max_train": null, "seconds": 60.0}'
     """
 
     epochs: int = 5

@@ -116,15 +116,10 @@ class EpochPlan(NamedTuple):
     fixed_seconds: float | None = None
 
 
-#: A fit timed to plan a time budget lasts at least this long (or a fiftieth of the
-#: budget, when that is less): shorter fits of a fast method are mostly timer noise.
-MIN_TIMED_SECONDS = 2.0
-
-
 def _epochs_for(method: Method, seed: int, X: np.ndarray, budget: Budget) -> EpochPlan:
     """Epochs within the budget, and the seconds spent measuring them (0 if none).
 
-    Fits of k and 3k epochs on the method's ``calibration_rows`` separate the cost of one more
+    Fits of 1 and 3 epochs on the method's ``calibration_rows`` separate the cost of one more
     epoch from what a fit pays once (building networks, a memory bank,
     scoring the training data). Timing a single epoch would count that
     fixed cost as epoch time and train a method with a large one, such as
@@ -133,30 +128,18 @@ def _epochs_for(method: Method, seed: int, X: np.ndarray, budget: Budget) -> Epo
     grows with the rows), so a run stays within its budget. A 1-epoch fit
     runs twice and the faster counts, so that one-off warm-up costs of the
     process are not taken for fixed costs of the method.
-
-    k is 1 unless a 1-epoch fit is too short to time (under
-    :data:`MIN_TIMED_SECONDS`, or a fiftieth of the budget): then it grows by
-    fives (5, 25, ...) until the k-epoch fit is long enough, or 3k would pass
-    the budget's epochs. Multiples of 5 also give D-AnoGAN's xzx phase (a
-    fifth of the phase-1 epochs, at least one) its share of an epoch's cost;
-    fits of 1 and 3 epochs both train one xzx epoch.
     """
     if not method.iterative or budget.seconds is None:
         return EpochPlan(budget.epochs, 0.0)
     rows = X if method.calibration_rows is None else X[: method.calibration_rows]
     clock = budget.timer
     start = clock()
-    long_enough = min(MIN_TIMED_SECONDS, budget.seconds / 50)
-    epochs = 1
-    shorter = min(_fit_seconds(method, seed, 1, rows, clock) for _ in range(2))
-    while shorter < long_enough and 15 * epochs <= budget.epochs:
-        epochs *= 5
-        shorter = _fit_seconds(method, seed, epochs, rows, clock)
-    longer = _fit_seconds(method, seed, 3 * epochs, rows, clock)
+    one_epoch = min(_fit_seconds(method, seed, 1, rows, clock) for _ in range(2))
+    three_epochs = _fit_seconds(method, seed, 3, rows, clock)
     calibration = clock() - start
-    per_epoch, fixed = epoch_and_fixed_seconds(shorter, longer, len(X) / len(rows), epochs)
-    planned = int(np.clip((budget.seconds - fixed) // per_epoch, 1, budget.epochs))
-    return EpochPlan(planned, calibration, per_epoch, fixed)
+    per_epoch, fixed = epoch_and_fixed_seconds(one_epoch, three_epochs, len(X) / len(rows))
+    epochs = int(np.clip((budget.seconds - fixed) // per_epoch, 1, budget.epochs))
+    return EpochPlan(epochs, calibration, per_epoch, fixed)
 
 
 def outside_window(fit_seconds: float, budget: Budget, tolerance: float | None) -> bool:
@@ -183,14 +166,13 @@ def _fit_seconds(method: Method, seed: int, epochs: int, X: np.ndarray, clock: C
     return clock() - start
 
 
-def epoch_and_fixed_seconds(shorter: float, longer: float, scale: float,
-                            epochs: int = 1) -> tuple[float, float]:
-    """Seconds of one more epoch and of the once-per-fit work, from fits of ``epochs`` and 3 x ``epochs``.
+def epoch_and_fixed_seconds(one_epoch: float, three_epochs: float, scale: float) -> tuple[float, float]:
+    """Seconds of one more epoch and of the once-per-fit work, from fits of 1 and 3 epochs.
 
     Both are scaled by ``scale`` (full rows over timed rows). When the
-    longer fit's extra epochs cost under a twentieth of the shorter fit,
-    the difference is timing noise rather than epoch cost, and the whole
-    shorter fit counts as epoch time (no fixed part), the cautious reading.
+    3-epoch fit is within a tenth of the 1-epoch fit's time, the
+    difference is timing noise rather than epoch cost, and the whole
+    1-epoch fit counts as epoch time (no fixed part), the cautious reading.
 
     Examples
     --------
@@ -198,13 +180,11 @@ def epoch_and_fixed_seconds(shorter: float, longer: float, scale: float,
     (10.0, 20.0)
     >>> epoch_and_fixed_seconds(3.0, 3.2, 10.0)  # noise: all of it is epoch time
     (30.0, 0.0)
-    >>> epoch_and_fixed_seconds(7.0, 17.0, 1.0, epochs=5)  # fits of 5 and 15 epochs
-    (1.0, 2.0)
     """
-    per_epoch = (longer - shorter) / (2 * epochs)
-    if per_epoch * epochs < shorter / 20:
-        return shorter / epochs * scale, 0.0
-    return per_epoch * scale, max(0.0, shorter - epochs * per_epoch) * scale
+    per_epoch = (three_epochs - one_epoch) / 2
+    if per_epoch < one_epoch / 20:
+        return one_epoch * scale, 0.0
+    return per_epoch * scale, max(0.0, one_epoch - per_epoch) * scale
 
 
 def _scores_path(task: Task, key: tuple) -> str:
