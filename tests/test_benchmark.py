@@ -386,6 +386,27 @@ def test_the_polar_front_end_methods_score_a_turned_image_as_the_image(tmp_path)
     assert METHODS[POLAR_DAGAN].iterative and not METHODS[POLAR_NN].iterative
 
 
+def test_pyod_detectors_behind_the_polar_front_end_see_its_rows_and_keep_their_budget():
+    from danogan_sk.benchmark.methods import POLAR_NN, Preprocessed
+
+    X = _toy_pool().X[:, None]
+    turned = np.rot90(X, axes=(2, 3))
+    for name in ("KNN", "IForest", "AutoEncoder", "VAE", "DeepSVDD"):
+        method, polar = METHODS[name], METHODS[f"{name} on polar spectrum"]
+        assert polar.iterative == method.iterative and polar.packages == method.packages
+        # A new run key: the same detector on other rows is another run.
+        assert polar.params == {**method.params, **METHODS[POLAR_NN].params} and polar.key != method.key
+    model = METHODS["KNN on polar spectrum"].make(0, 1).fit(X[:60])
+    assert isinstance(model, Preprocessed)
+    # The detector sees the front end's rows, not the 64 pixels...
+    assert model.model.detector_.decision_scores_.shape == (60,)
+    assert model.model.scaler_.n_features_in_ == model.front_.transform(X[:1]).shape[1] != 64
+    # ...so a quarter turn of the images does not change the scores.
+    np.testing.assert_allclose(model.anomaly_score(turned[60:]), model.anomaly_score(X[60:]), rtol=1e-3, atol=1e-3)
+    pixels = METHODS["KNN"].make(0, 1).fit(X[:60])
+    assert not np.allclose(pixels.anomaly_score(turned[60:]), pixels.anomaly_score(X[60:]), atol=1e-3)
+
+
 def test_real_mnist_split_and_the_pixel_floor(shared_data_home, tmp_path):
     pool = load_pool("mnist", seed=0, data_home=shared_data_home)
     (task,) = make_tasks(pool, [0], seed=0, max_train=500)

@@ -29,6 +29,7 @@ __all__ = [
     "THESIS_METHOD",
     "PyODModel",
     "RawPixelNN",
+    "on_polar_spectrum",
     "score_variants",
     "timed_fit_and_score",
     "flatten",
@@ -333,6 +334,35 @@ def _polar_nn(seed: int, epochs: int):
     return Preprocessed(PolarSpectrum(), RawPixelNN())
 
 
+#: The rings of :class:`~danogan_sk.preprocessing.PolarSpectrum` in a polar method's run key:
+#: runs made before the rings followed the part (image-centred rings) are other runs.
+POLAR_PARAMS = {"rings": "on the part"}
+
+
+def on_polar_spectrum(method: Method) -> Method:
+    """``method`` fitted and scored on :class:`~danogan_sk.preprocessing.PolarSpectrum` rows.
+
+    The same model, budget and run-key packages as ``method``, behind the
+    rotation-invariant front end that the polar D-AnoGAN and 1-NN use, so that
+    a baseline is compared with them on the same rows.
+
+    Examples
+    --------
+    >>> on_polar_spectrum(METHODS["KNN"]).name
+    'KNN on polar spectrum'
+    """
+
+    def make(seed: int, epochs: int) -> Preprocessed:
+        from ..preprocessing import PolarSpectrum
+
+        return Preprocessed(PolarSpectrum(), method.make(seed, epochs))
+
+    return Method(f"{method.name} on polar spectrum", make, method.iterative,
+                  f"{method.description}; on PolarSpectrum rows instead of pixels",
+                  params={**method.params, **POLAR_PARAMS}, packages=method.packages,
+                  calibration_rows=method.calibration_rows)
+
+
 #: The benchmark name of the thesis's configuration.
 THESIS_METHOD = "D-AnoGAN THESIS_PARAMS"
 
@@ -402,14 +432,12 @@ METHODS: dict[str, Method] = _registry(
         Method("raw-pixel 1-NN", lambda seed, epochs: RawPixelNN(), False,
                "distance to the nearest training image (no learning)"),
         # Rotation-invariant front end, for round parts at any angle: not run unless named.
-        # Their params name PolarSpectrum's rings: runs made before the rings followed
-        # the part (image-centred rings) are other runs.
         Method(POLAR_DAGAN, _polar_dagan, True,
                "D-AnoGAN's default score on PolarSpectrum rows (rotation- and gain-invariant)",
-               params={"rings": "on the part"}),
+               params=POLAR_PARAMS),
         Method(POLAR_NN, _polar_nn, False,
                "distance to the nearest training image's PolarSpectrum row (no learning)",
-               params={"rings": "on the part"}),
+               params=POLAR_PARAMS),
         _pyod("KNN", "PyOD KNN (k=5, largest distance), standardised pixels", False, _knn),
         _pyod("IForest", "PyOD IForest (100 trees), standardised pixels", False, _iforest),
         _pyod("AutoEncoder", "PyOD AutoEncoder (dense 64-32), standardised pixels", True,
@@ -433,3 +461,6 @@ METHODS: dict[str, Method] = _registry(
                packages=("danogan_sk", "skorch")),
     ]
 )
+# PyOD's detectors behind the same front end, beside the polar D-AnoGAN and 1-NN: not run unless named.
+METHODS.update(_registry([on_polar_spectrum(METHODS[name])
+                          for name in ("KNN", "IForest", "AutoEncoder", "VAE", "DeepSVDD")]))
