@@ -242,6 +242,22 @@ def test_a_fit_outside_the_time_window_is_rerun_once_and_the_rerun_stands(tmp_pa
     (first,) = [json.loads(line) for line in (tmp_path / harness.REPLACED_RUNS_FILE).read_text().splitlines()]
     assert (first["fit_seconds"], first["attempt"], first["scores_file"]) == (130.0, 1, None)
     assert "rerun once: the first fit took 130.0 s" in lines[0]
+    # The rerun's epochs come from the first fit's cost, 130 s for 3 epochs: 2 fit in 100 s, and
+    # nothing is timed again (a timing that misjudged the epochs once would misjudge them again).
+    assert (first["epochs"], record["epochs"], record["calibration_seconds"]) == (3, 2, 0.0)
+    assert record["epoch_seconds_estimate"] == pytest.approx(130.0 / 3)
+
+
+def test_a_rerun_plans_its_epochs_from_the_first_fit_and_keeps_the_fixed_cost_apart():
+    budget = Budget(epochs=5000, seconds=300.0)
+    # 1,300 epochs took 420 s with 20 s paid once: 0.3077 s an epoch, 909 of them in the other 280 s.
+    plan = harness.rescaled_plan(1300, 420.0, 20.0, budget)
+    assert (plan.epochs, plan.fixed_seconds, plan.calibration_seconds) == (909, 20.0, 0.0)
+    assert plan.epoch_seconds == pytest.approx(400.0 / 1300)
+    assert harness.rescaled_plan(100, 60.0, None, budget).epochs == 500  # no fixed estimate: all epoch time
+    assert harness.rescaled_plan(100, 6.0, 0.0, budget).epochs == 5000  # capped by the budget's epochs
+    # A fixed estimate larger than the fit counts for at most half of it, and a plan keeps one epoch.
+    assert harness.rescaled_plan(10, 600.0, 900.0, budget) == harness.EpochPlan(1, 0.0, 30.0, 300.0)
 
 
 def test_a_fit_inside_the_window_or_without_a_tolerance_is_kept(tmp_path, timed_fits):

@@ -33,7 +33,8 @@ from .methods import METHODS, Method, score_variants, timed_fit_and_score
 from .parallel import Progress, run_unordered
 
 __all__ = ["run_benchmark", "read_runs", "evaluate", "run_key", "compute_run", "RunSpec",
-           "RunOutput", "RUNS_FILE", "REPLACED_RUNS_FILE", "epoch_and_fixed_seconds", "outside_window"]
+           "RunOutput", "RUNS_FILE", "REPLACED_RUNS_FILE", "epoch_and_fixed_seconds", "outside_window",
+           "rescaled_plan"]
 
 RUNS_FILE = "runs.jsonl"
 #: Records of first attempts that ``rerun_outside`` replaced by a rerun, kept for the record.
@@ -262,21 +263,53 @@ def _run_one(task: Task, method: Method, seed: int, budget: Budget, data: dict,
              rerun_outside: float | None = None) -> RunOutput:
     """One run; with ``rerun_outside``, a second one if the first fit missed its time budget.
 
-    A wall-clock budget follows the load on the machine, so a fit that ran
-    far over or under it (other work shared the CPU while it was timed or
-    trained) is repeated once, and the repeat stands whatever its time or
+    A fit can run far over or under its budget because other work shared
+    the CPU while it was timed or trained, or because fits of 1 and 3
+    epochs misjudged an epoch's cost. Such a fit is repeated once, with
+    epochs planned from the first fit's own cost per epoch
+    (:func:`rescaled_plan`), and the repeat stands whatever its time or
     AUC: which runs are repeated depends on fit times alone. A fit that
     ended early because it reached ``budget.epochs`` is not repeated.
     """
     output = _attempt(task, method, seed, budget, data)
-    if method.iterative and _missed_budget(output.records[0], budget, rerun_outside):
+    first = output.records[0]
+    if method.iterative and _missed_budget(first, budget, rerun_outside):
         # The scores file will hold the rerun's scores, so the first records point nowhere.
         replaced = [dict(record, scores_file=None) for record in output.records]
-        output = _attempt(task, method, seed, budget, data)
+        plan = rescaled_plan(first["epochs"], first["fit_seconds"], first["fixed_seconds_estimate"], budget)
+        output = _attempt(task, method, seed, budget, data, plan)
         for record in output.records:
             record["attempt"] = 2
         output.replaced = replaced
     return output
+
+
+def rescaled_plan(epochs: int, fit_seconds: float, fixed_seconds: float | None, budget: Budget) -> EpochPlan:
+    """The epochs of a rerun, from a first fit of ``epochs`` that took ``fit_seconds``.
+
+    The first fit measured, at the full training size, what the short
+    timing fits only estimate: its epochs' cost beyond ``fixed_seconds``
+    (the timing's once-per-fit estimate), including any work that grows
+    with the epochs but that fits of 1 and 3 epochs do not show (D-AnoGAN's
+    phase 2 takes a fifth of the epochs; a front end's cost can hide an
+    epoch's in timing noise). A fit that missed its budget for such a reason
+    would miss it again if timed again. The plan records the first fit's
+    cost per epoch as ``epoch_seconds`` and spends nothing on timing.
+
+    Examples
+    --------
+    >>> budget = Budget(epochs=5000, seconds=300.0)
+    >>> rescaled_plan(1200, 620.0, 20.0, budget).epochs  # 0.5 s an epoch, more than the timing said
+    560
+    >>> rescaled_plan(242, 25.6, 0.9, budget).epochs  # a timing that took a fixed cost for epochs
+    2930
+    >>> rescaled_plan(4000, 30.0, 0.0, budget).epochs  # never past the budget's epochs
+    5000
+    """
+    fixed = min(fixed_seconds or 0.0, fit_seconds / 2)  # at most half of what the fit took
+    per_epoch = (fit_seconds - fixed) / epochs
+    planned = int(np.clip((budget.seconds - fixed) // per_epoch, 1, budget.epochs))
+    return EpochPlan(planned, 0.0, per_epoch, fixed)
 
 
 def _missed_budget(record: dict, budget: Budget, tolerance: float | None) -> bool:
@@ -286,11 +319,12 @@ def _missed_budget(record: dict, budget: Budget, tolerance: float | None) -> boo
     return not trained_every_epoch and outside_window(record["fit_seconds"], budget, tolerance)
 
 
-def _attempt(task: Task, method: Method, seed: int, budget: Budget, data: dict) -> RunOutput:
+def _attempt(task: Task, method: Method, seed: int, budget: Budget, data: dict,
+             plan: EpochPlan | None = None) -> RunOutput:
     import torch
 
     threads = torch.get_num_threads()
-    plan = _epochs_for(method, seed, task.X_train, budget)
+    plan = plan or _epochs_for(method, seed, task.X_train, budget)
     model = method.make(seed, plan.epochs)
     (rows, grid), fit_seconds, score_seconds = timed_fit_and_score(
         model, task.X_train, task.X_test, lambda fitted, X: score_variants(fitted, method.name, X), budget.timer
@@ -416,10 +450,12 @@ def run_benchmark(
         With a time budget, an iterative run whose fit took more than
         ``budget.seconds * (1 + rerun_outside)`` or less than
         ``budget.seconds * (1 - rerun_outside)`` seconds (other work shared
-        the machine while it was timed or trained) is run again once, right
-        away; the second run is recorded whatever its time, and the first
-        one's records go to ``runs_replaced.jsonl``. ``None`` (default)
-        keeps every first run.
+        the machine while it was timed or trained, or the timing misjudged
+        an epoch's cost) is run again once, right away, with epochs planned
+        from the first fit's cost per epoch (:func:`rescaled_plan`); the
+        second run is recorded whatever its time, and the first one's
+        records go to ``runs_replaced.jsonl``. ``None`` (default) keeps
+        every first run.
 
     Returns
     -------
