@@ -57,7 +57,8 @@ def add_bench_parser(subparsers) -> None:
         "--rerun-outside", type=float, default=None, metavar="FRACTION",
         help="with --seconds, run an iterative run again once when its fit missed the budget by "
              "more than FRACTION of it either way (0.15: outside 255-345 s of 300 s, e.g. when "
-             "other work shared the CPU); the rerun stands, the first is kept in runs_replaced.jsonl",
+             "other work shared the CPU), with epochs planned from the first fit's cost per epoch; "
+             "the rerun stands, the first is kept in runs_replaced.jsonl",
     )
     parser.add_argument("--max-train", type=int, default=None, help="cap on training images")
     parser.add_argument("--data-home", type=Path, default=None,
