@@ -60,13 +60,17 @@ PINNED = {
 }
 
 
-# CPUs with other float32 kernels (seen on an AMD EPYC with AVX2) round the image fit's
-# terms that cancel or are rescaled differently: the KL term (a difference of
-# nearly equal log-probabilities) by 1.5e-6, the critic's value by 6e-7, eq. 5.1
-# by 4e-7 and the default score (terms divided by their spread) by 4.4e-5,
-# all absolute. Those get an absolute tolerance about three times that; every
-# other value keeps rtol 1e-5, which a 1 % change of a learning rate breaks.
-_ATOL = {"kl": 5e-6, "critic": 2e-6, "thesis": 2e-6, "default": 1.5e-4}
+# CPUs with other float32 kernels round the image fit's terms that cancel or are
+# rescaled differently, all absolute: on an AMD EPYC with AVX2 the KL term (a
+# difference of nearly equal log-probabilities) by 1.5e-6, the critic's value by
+# 6e-7, eq. 5.1 by 4e-7 and the default score (terms divided by their spread) by
+# 4.4e-5; on an Intel Xeon with AVX-512 the KL term by 2.2e-6 and eq. 5.1 by
+# 3.5e-6 (its decision values are differences of about 0.4 with ``offset_``,
+# a quantile of the training rows' KL-bearing scores), while the pixel error
+# there matches to the bit. Those get an absolute tolerance about three times the
+# largest seen; every other value keeps rtol 1e-5, which a 1 % change of a
+# learning rate breaks.
+_ATOL = {"kl": 5e-6, "critic": 2e-6, "thesis": 1e-5, "default": 1.5e-4}
 
 
 def _assert_pinned(actual, pinned, name):
