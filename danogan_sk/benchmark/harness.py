@@ -139,8 +139,12 @@ def _epochs_for(method: Method, seed: int, X: np.ndarray, budget: Budget) -> Epo
     three_epochs = _fit_seconds(method, seed, 3, rows, clock)
     calibration = clock() - start
     per_epoch, fixed = epoch_and_fixed_seconds(one_epoch, three_epochs, len(X) / len(rows))
-    epochs = int(np.clip((budget.seconds - fixed) // per_epoch, 1, budget.epochs))
-    return EpochPlan(epochs, calibration, per_epoch, fixed)
+    return EpochPlan(_epochs_within(budget, per_epoch, fixed), calibration, per_epoch, fixed)
+
+
+def _epochs_within(budget: Budget, per_epoch: float, fixed: float) -> int:
+    """The epochs of ``per_epoch`` seconds that fit in the budget after ``fixed``: at least one, at most its epochs."""
+    return int(np.clip((budget.seconds - fixed) // per_epoch, 1, budget.epochs))
 
 
 def outside_window(fit_seconds: float, budget: Budget, tolerance: float | None) -> bool:
@@ -308,8 +312,7 @@ def rescaled_plan(epochs: int, fit_seconds: float, fixed_seconds: float | None, 
     """
     fixed = min(fixed_seconds or 0.0, fit_seconds / 2)  # at most half of what the fit took
     per_epoch = (fit_seconds - fixed) / epochs
-    planned = int(np.clip((budget.seconds - fixed) // per_epoch, 1, budget.epochs))
-    return EpochPlan(planned, 0.0, per_epoch, fixed)
+    return EpochPlan(_epochs_within(budget, per_epoch, fixed), 0.0, per_epoch, fixed)
 
 
 def _missed_budget(record: dict, budget: Budget, tolerance: float | None) -> bool:

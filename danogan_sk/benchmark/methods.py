@@ -328,23 +328,18 @@ def _polar_dagan(seed: int, epochs: int):
     return Preprocessed(PolarSpectrum(), DAnoGANModel(seed, epochs, label=POLAR_DAGAN, rows=(ROW_DEFAULT,)))
 
 
-def _polar_nn(seed: int, epochs: int):
-    from ..preprocessing import PolarSpectrum
-
-    return Preprocessed(PolarSpectrum(), RawPixelNN())
-
-
 #: The rings of :class:`~danogan_sk.preprocessing.PolarSpectrum` in a polar method's run key:
 #: runs made before the rings followed the part (image-centred rings) are other runs.
 POLAR_PARAMS = {"rings": "on the part"}
 
 
-def on_polar_spectrum(method: Method) -> Method:
+def on_polar_spectrum(method: Method, name: str | None = None, description: str | None = None) -> Method:
     """``method`` fitted and scored on :class:`~danogan_sk.preprocessing.PolarSpectrum` rows.
 
     The same model, budget and run-key packages as ``method``, behind the
-    rotation-invariant front end that the polar D-AnoGAN and 1-NN use, so that
-    a baseline is compared with them on the same rows.
+    rotation-invariant front end that the polar D-AnoGAN uses, so that a
+    baseline is compared with it on the same rows. ``name`` and
+    ``description`` default to the method's, marked as on polar spectrum.
 
     Examples
     --------
@@ -357,8 +352,8 @@ def on_polar_spectrum(method: Method) -> Method:
 
         return Preprocessed(PolarSpectrum(), method.make(seed, epochs))
 
-    return Method(f"{method.name} on polar spectrum", make, method.iterative,
-                  f"{method.description}; on PolarSpectrum rows instead of pixels",
+    return Method(name or f"{method.name} on polar spectrum", make, method.iterative,
+                  description or f"{method.description}; on PolarSpectrum rows instead of pixels",
                   params={**method.params, **POLAR_PARAMS}, packages=method.packages,
                   calibration_rows=method.calibration_rows)
 
@@ -414,6 +409,10 @@ def _conv_vae(seed: int, epochs: int):
     return ConvVAEModel(seed=seed, epochs=epochs)
 
 
+_RAW_PIXEL_NN = Method("raw-pixel 1-NN", lambda seed, epochs: RawPixelNN(), False,
+                       "distance to the nearest training image (no learning)")
+
+
 def _registry(methods: list[Method]) -> dict[str, Method]:
     return {method.name: method for method in methods}
 
@@ -429,15 +428,13 @@ METHODS: dict[str, Method] = _registry(
         # Ablations (thesis table 5.6): not run unless named in --methods.
         _ablation("bandit", bandit=False),
         _ablation("xzx", xzx_epochs=0),
-        Method("raw-pixel 1-NN", lambda seed, epochs: RawPixelNN(), False,
-               "distance to the nearest training image (no learning)"),
+        _RAW_PIXEL_NN,
         # Rotation-invariant front end, for round parts at any angle: not run unless named.
         Method(POLAR_DAGAN, _polar_dagan, True,
                "D-AnoGAN's default score on PolarSpectrum rows (rotation- and gain-invariant)",
                params=POLAR_PARAMS),
-        Method(POLAR_NN, _polar_nn, False,
-               "distance to the nearest training image's PolarSpectrum row (no learning)",
-               params=POLAR_PARAMS),
+        on_polar_spectrum(_RAW_PIXEL_NN, POLAR_NN,
+                          "distance to the nearest training image's PolarSpectrum row (no learning)"),
         _pyod("KNN", "PyOD KNN (k=5, largest distance), standardised pixels", False, _knn),
         _pyod("IForest", "PyOD IForest (100 trees), standardised pixels", False, _iforest),
         _pyod("AutoEncoder", "PyOD AutoEncoder (dense 64-32), standardised pixels", True,
