@@ -12,7 +12,8 @@ from sklearn.metrics import roc_auc_score
 
 from danogan_sk.benchmark import METHODS, Budget, Method, Pool, load_pool, make_tasks, run_benchmark
 from danogan_sk.benchmark import harness
-from danogan_sk.benchmark.dagan import validation_alpha
+from danogan_sk.benchmark.dagan import phase2_epochs, validation_alpha
+from danogan_sk.benchmark.methods import DANOGAN_TIMING_EPOCHS, THESIS_METHOD
 from danogan_sk.benchmark.tables import ORACLE_ROW, write_results
 
 
@@ -120,6 +121,30 @@ def test_time_budget_counts_a_fit_s_fixed_cost_once(monkeypatch):
     assert harness._epochs_for(method, 0, X, Budget(epochs=10, seconds=2.04))[0] == 10
 
 
+def test_d_anogan_s_budget_timing_counts_its_phase_2(monkeypatch):
+    # Phase 1 costs 0.02 s an epoch, phase 2 (a fifth of the epochs, at least one) 0.04 s,
+    # once per fit 0.2 s: 100 epochs cost 0.2 + 2.0 + 20 * 0.04 = 3.0 s.
+    def fit_seconds(method, seed, epochs, X, clock):
+        return 0.2 + 0.02 * epochs + 0.04 * phase2_epochs(epochs)
+
+    monkeypatch.setattr(harness, "_fit_seconds", fit_seconds)
+    X = np.zeros((1024, 1, 2, 2), dtype=np.float32)
+    budget = Budget(epochs=1000, seconds=3.014)  # 100.5 epochs' worth: no rounding decides
+    make = lambda seed, epochs: _Brightness(1.0)  # noqa: E731
+    plan = harness._epochs_for(Method("two phases", make, True, "", timing_epochs=DANOGAN_TIMING_EPOCHS), 0, X, budget)
+    assert (plan.epoch_seconds, plan.fixed_seconds) == pytest.approx((0.028, 0.2))
+    assert plan.epochs == 100
+    # Fits of 1 and 3 epochs both have one phase-2 epoch and see phase 1 alone (0.02 s an epoch,
+    # 0.24 s once): 138 epochs, which take 4.04 s.
+    assert harness._epochs_for(Method("one phase", make, True, ""), 0, X, budget).epochs == 138
+    for name in ("D-AnoGAN", THESIS_METHOD, "D-AnoGAN without bandit", "D-AnoGAN on polar spectrum"):
+        assert METHODS[name].timing_epochs == DANOGAN_TIMING_EPOCHS
+    short, long = DANOGAN_TIMING_EPOCHS
+    assert (phase2_epochs(long) - phase2_epochs(short)) * 5 == long - short  # both phases in proportion
+    with pytest.raises(ValueError, match="timing_epochs"):
+        Method("wrong", make, True, "", timing_epochs=(3, 3))
+
+
 def test_a_method_whose_epochs_cost_more_than_linearly_is_timed_on_all_rows(monkeypatch):
     # An epoch costing 0.01 s per (rows / 1,024) squared: 0.16 s on 4,096 rows,
     # so a 1.65 s budget holds 10 epochs. Timed on 1,024 rows and scaled
@@ -154,6 +179,8 @@ def test_a_run_records_the_estimates_its_epochs_came_from(tmp_path, monkeypatch)
     assert records["trained"]["fixed_seconds_estimate"] == pytest.approx(0.2)
     assert records["trained"]["epochs"] == 16  # (1.01 - 0.2) / 0.05
     assert records["raw-pixel 1-NN"]["epoch_seconds_estimate"] is None
+    assert records["trained"]["timing_epochs"] == [1, 3]
+    assert records["raw-pixel 1-NN"]["timing_epochs"] is None
 
 
 def test_a_new_epoch_timing_rule_makes_time_budgets_new_runs():

@@ -12,8 +12,9 @@ test set and every row is a different combination of them:
   sum of the two terms divided by their spreads, which is eq. 5.1 with
   ``alpha = s_mse / (s_mse + s_kl)``.
 * ``D-AnoGAN (default score)``: what ``DAnoGANDetector()`` returns at its
-  defaults (reconstruction error and critic term, each divided by its
-  spread on the training data).
+  defaults (the critic's value and the distance to the nearest training
+  sample in the critic's features, each divided by its spread on the
+  training data).
 * the alpha grid (0, 0.1, ..., 1) of eq. 5.1: only for the AUC-against-alpha
   figure and the column labelled "oracle" (best alpha on the test labels),
   computed by the tables from the stored curves.
@@ -30,7 +31,7 @@ from ..estimator import THESIS_PARAMS, DAnoGANDetector
 from ..scoring import anomaly_score, term_spreads
 
 __all__ = [
-    "DAnoGANModel", "validation_alpha", "thesis_and_default_scores", "FIXED_ALPHA", "ALPHA_GRID", "ROW_FIXED", "ROW_VALIDATION",
+    "DAnoGANModel", "phase2_epochs", "validation_alpha", "thesis_and_default_scores", "FIXED_ALPHA", "ALPHA_GRID", "ROW_FIXED", "ROW_VALIDATION",
     "ROW_DEFAULT", "ROWS",
 ]
 
@@ -45,6 +46,21 @@ ROW_DEFAULT = "D-AnoGAN (default score)"
 ROWS = (ROW_FIXED, ROW_VALIDATION, ROW_DEFAULT)
 #: Share of the normal training data held out to choose alpha.
 VALIDATION_FRACTION = 0.1
+
+
+def phase2_epochs(epochs: int) -> int:
+    """Phase-2 ("xzx") epochs beside ``epochs`` of phase 1: a fifth of them, at least one.
+
+    The ratio of the detector's defaults. A benchmark budget's epoch timing
+    (:data:`~danogan_sk.benchmark.methods.DANOGAN_TIMING_EPOCHS`) fits 5 and
+    10 epochs, whose difference has phase 2 in this proportion.
+
+    Examples
+    --------
+    >>> [phase2_epochs(e) for e in (1, 5, 10, 52)]
+    [1, 1, 2, 10]
+    """
+    return max(1, epochs // 5)
 
 
 def validation_alpha(components: dict[str, np.ndarray]) -> float:
@@ -126,7 +142,7 @@ class DAnoGANModel:
 
     def fit(self, X: np.ndarray) -> "DAnoGANModel":
         split = normal_validation_split(X, VALIDATION_FRACTION, random_state=self.seed)
-        settings = dict(n_epochs=self.epochs, xzx_epochs=max(1, self.epochs // 5),
+        settings = dict(n_epochs=self.epochs, xzx_epochs=phase2_epochs(self.epochs),
                         random_state=self.seed)
         self.detector_ = DAnoGANDetector(**{**settings, **self.params}).fit(split.X_fit)
         self.alpha_ = validation_alpha(self.detector_.score_components(split.X_val))

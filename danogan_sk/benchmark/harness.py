@@ -120,25 +120,28 @@ class EpochPlan(NamedTuple):
 def _epochs_for(method: Method, seed: int, X: np.ndarray, budget: Budget) -> EpochPlan:
     """Epochs within the budget, and the seconds spent measuring them (0 if none).
 
-    Fits of 1 and 3 epochs on the method's ``calibration_rows`` separate the cost of one more
-    epoch from what a fit pays once (building networks, a memory bank,
-    scoring the training data). Timing a single epoch would count that
-    fixed cost as epoch time and train a method with a large one, such as
-    D-AnoGAN, for a fraction of its budget. Both parts are scaled to the
-    full training size, which overestimates the fixed part (not all of it
-    grows with the rows), so a run stays within its budget. A 1-epoch fit
-    runs twice and the faster counts, so that one-off warm-up costs of the
-    process are not taken for fixed costs of the method.
+    Fits of the method's ``timing_epochs`` (1 and 3 epochs; D-AnoGAN 5 and
+    10, so that both have its phase 2 in proportion) on its
+    ``calibration_rows`` separate the cost of one more epoch from what a fit
+    pays once (building networks, a memory bank, scoring the training data).
+    Timing a single epoch would count that fixed cost as epoch time and
+    train a method with a large one, such as D-AnoGAN, for a fraction of
+    its budget. Both parts are scaled to the full training size, which
+    overestimates the fixed part (not all of it grows with the rows), so a
+    run stays within its budget. The shorter fit runs twice and the faster
+    counts, so that one-off warm-up costs of the process are not taken for
+    fixed costs of the method.
     """
     if not method.iterative or budget.seconds is None:
         return EpochPlan(budget.epochs, 0.0)
     rows = X if method.calibration_rows is None else X[: method.calibration_rows]
     clock = budget.timer
     start = clock()
-    one_epoch = min(_fit_seconds(method, seed, 1, rows, clock) for _ in range(2))
-    three_epochs = _fit_seconds(method, seed, 3, rows, clock)
+    short, long = method.timing_epochs
+    short_fit = min(_fit_seconds(method, seed, short, rows, clock) for _ in range(2))
+    long_fit = _fit_seconds(method, seed, long, rows, clock)
     calibration = clock() - start
-    per_epoch, fixed = epoch_and_fixed_seconds(one_epoch, three_epochs, len(X) / len(rows))
+    per_epoch, fixed = epoch_and_fixed_seconds(short_fit, long_fit, len(X) / len(rows), method.timing_epochs)
     return EpochPlan(_epochs_within(budget, per_epoch, fixed), calibration, per_epoch, fixed)
 
 
@@ -171,13 +174,14 @@ def _fit_seconds(method: Method, seed: int, epochs: int, X: np.ndarray, clock: C
     return clock() - start
 
 
-def epoch_and_fixed_seconds(one_epoch: float, three_epochs: float, scale: float) -> tuple[float, float]:
-    """Seconds of one more epoch and of the once-per-fit work, from fits of 1 and 3 epochs.
+def epoch_and_fixed_seconds(short_fit: float, long_fit: float, scale: float,
+                            epochs: tuple[int, int] = (1, 3)) -> tuple[float, float]:
+    """Seconds of one more epoch and of the once-per-fit work, from fits of ``epochs`` (short, long).
 
     Both are scaled by ``scale`` (full rows over timed rows). When the
-    3-epoch fit is within a tenth of the 1-epoch fit's time, the
-    difference is timing noise rather than epoch cost, and the whole
-    1-epoch fit counts as epoch time (no fixed part), the cautious reading.
+    long fit is within a tenth of the short fit's time, the difference is
+    timing noise rather than epoch cost, and the whole short fit counts as
+    epoch time (no fixed part), the cautious reading.
 
     Examples
     --------
@@ -185,11 +189,14 @@ def epoch_and_fixed_seconds(one_epoch: float, three_epochs: float, scale: float)
     (10.0, 20.0)
     >>> epoch_and_fixed_seconds(3.0, 3.2, 10.0)  # noise: all of it is epoch time
     (30.0, 0.0)
+    >>> epoch_and_fixed_seconds(7.0, 12.0, 1.0, epochs=(5, 10))  # 1 s per epoch, 2 s once
+    (1.0, 2.0)
     """
-    per_epoch = (three_epochs - one_epoch) / 2
-    if per_epoch < one_epoch / 20:
-        return one_epoch * scale, 0.0
-    return per_epoch * scale, max(0.0, one_epoch - per_epoch) * scale
+    short, long = epochs
+    per_epoch = (long_fit - short_fit) / (long - short)
+    if long_fit - short_fit < short_fit / 10:
+        return short_fit / short * scale, 0.0
+    return per_epoch * scale, max(0.0, short_fit - short * per_epoch) * scale
 
 
 def _scores_path(task: Task, key: tuple) -> str:
@@ -294,10 +301,10 @@ def rescaled_plan(epochs: int, fit_seconds: float, fixed_seconds: float | None, 
     The first fit measured, at the full training size, what the short
     timing fits only estimate: its epochs' cost beyond ``fixed_seconds``
     (the timing's once-per-fit estimate), including any work that grows
-    with the epochs but that fits of 1 and 3 epochs do not show (D-AnoGAN's
-    phase 2 takes a fifth of the epochs; a front end's cost can hide an
-    epoch's in timing noise). A fit that missed its budget for such a reason
-    would miss it again if timed again. The plan records the first fit's
+    with the epochs but that the short timing fits do not show (a front
+    end's cost can hide an epoch's in timing noise; the load of the machine
+    while they ran). A fit that missed its budget for such a reason would
+    miss it again if timed again. The plan records the first fit's
     cost per epoch as ``epoch_seconds`` and spends nothing on timing.
 
     Examples
@@ -359,6 +366,7 @@ def _attempt(task: Task, method: Method, seed: int, budget: Budget, data: dict,
                 "score_seconds": score_seconds,
                 "clock": budget.clock,
                 "calibration_seconds": plan.calibration_seconds,
+                "timing_epochs": list(method.timing_epochs) if plan.calibration_seconds else None,
                 "epoch_seconds_estimate": plan.epoch_seconds,
                 "fixed_seconds_estimate": plan.fixed_seconds,
                 "torch_threads": threads,
