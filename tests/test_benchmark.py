@@ -122,27 +122,49 @@ def test_time_budget_counts_a_fit_s_fixed_cost_once(monkeypatch):
 
 
 def test_d_anogan_s_budget_timing_counts_its_phase_2(monkeypatch):
-    # Phase 1 costs 0.02 s an epoch, phase 2 (a fifth of the epochs, at least one) 0.04 s,
-    # once per fit 0.2 s: 100 epochs cost 0.2 + 2.0 + 20 * 0.04 = 3.0 s.
+    # Phase 1 costs 2 s an epoch, phase 2 (a fifth of the epochs, at least one) 4 s,
+    # once per fit 20 s: 100 epochs cost 20 + 200 + 20 * 4 = 300 s.
     def fit_seconds(method, seed, epochs, X, clock):
-        return 0.2 + 0.02 * epochs + 0.04 * phase2_epochs(epochs)
+        return 20.0 + 2.0 * epochs + 4.0 * phase2_epochs(epochs)
 
     monkeypatch.setattr(harness, "_fit_seconds", fit_seconds)
     X = np.zeros((1024, 1, 2, 2), dtype=np.float32)
-    budget = Budget(epochs=1000, seconds=3.014)  # 100.5 epochs' worth: no rounding decides
+    budget = Budget(epochs=1000, seconds=301.4)  # 100.5 epochs' worth: no rounding decides
     make = lambda seed, epochs: _Brightness(1.0)  # noqa: E731
     plan = harness._epochs_for(Method("two phases", make, True, "", timing_epochs=DANOGAN_TIMING_EPOCHS), 0, X, budget)
-    assert (plan.epoch_seconds, plan.fixed_seconds) == pytest.approx((0.028, 0.2))
-    assert plan.epochs == 100
-    # Fits of 1 and 3 epochs both have one phase-2 epoch and see phase 1 alone (0.02 s an epoch,
-    # 0.24 s once): 138 epochs, which take 4.04 s.
-    assert harness._epochs_for(Method("one phase", make, True, ""), 0, X, budget).epochs == 138
+    assert (plan.epoch_seconds, plan.fixed_seconds) == pytest.approx((2.8, 20.0))
+    assert (plan.epochs, plan.timing_epochs) == (100, (5, 10))
+    # Fits of 1 and 3 epochs (4 s apart, timed again as 2 and 6) both have one phase-2 epoch and
+    # see phase 1 alone (2 s an epoch, 24 s once): 138 epochs, which take 404 s.
+    one_phase = harness._epochs_for(Method("one phase", make, True, ""), 0, X, budget)
+    assert (one_phase.epochs, one_phase.timing_epochs) == (138, (2, 6))
     for name in ("D-AnoGAN", THESIS_METHOD, "D-AnoGAN without bandit", "D-AnoGAN on polar spectrum"):
         assert METHODS[name].timing_epochs == DANOGAN_TIMING_EPOCHS
     short, long = DANOGAN_TIMING_EPOCHS
     assert (phase2_epochs(long) - phase2_epochs(short)) * 5 == long - short  # both phases in proportion
     with pytest.raises(ValueError, match="timing_epochs"):
         Method("wrong", make, True, "", timing_epochs=(3, 3))
+
+
+def test_a_short_timing_is_timed_again_with_more_epochs(monkeypatch):
+    # 1 s once per fit and 0.125 s an epoch: fits of 1 and 3 epochs differ by 0.25 s, so both are
+    # fitted again 20 times as long, until their extra epochs take the 5 s of MIN_TIMED_SECONDS.
+    fitted = []
+
+    def fit_seconds(method, seed, epochs, X, clock):
+        fitted.append(epochs)
+        return 1.0 + 0.125 * epochs
+
+    monkeypatch.setattr(harness, "_fit_seconds", fit_seconds)
+    method = Method("cheap", lambda seed, epochs: _Brightness(1.0), True, "")
+    X = np.zeros((1024, 1, 2, 2), dtype=np.float32)
+    plan = harness._epochs_for(method, 0, X, Budget(epochs=5000, seconds=38.56))
+    assert fitted == [1, 1, 3, 20, 20, 60]
+    assert (plan.epochs, plan.timing_epochs) == (300, (20, 60))
+    assert (plan.epoch_seconds, plan.fixed_seconds) == pytest.approx((0.125, 1.0))
+    fitted.clear()
+    harness._epochs_for(method, 0, X, Budget(epochs=8, seconds=38.56))  # the budget's 8 epochs: twice 1 and 3
+    assert fitted == [1, 1, 3, 2, 2, 6]
 
 
 def test_a_method_whose_epochs_cost_more_than_linearly_is_timed_on_all_rows(monkeypatch):
@@ -179,7 +201,8 @@ def test_a_run_records_the_estimates_its_epochs_came_from(tmp_path, monkeypatch)
     assert records["trained"]["fixed_seconds_estimate"] == pytest.approx(0.2)
     assert records["trained"]["epochs"] == 16  # (1.01 - 0.2) / 0.05
     assert records["raw-pixel 1-NN"]["epoch_seconds_estimate"] is None
-    assert records["trained"]["timing_epochs"] == [1, 3]
+    # 0.1 s between the fits of 1 and 3 epochs: timed again with 33 times the epochs (the budget's 99 cap it).
+    assert records["trained"]["timing_epochs"] == [33, 99]
     assert records["raw-pixel 1-NN"]["timing_epochs"] is None
 
 

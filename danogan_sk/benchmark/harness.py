@@ -108,13 +108,15 @@ class EpochPlan(NamedTuple):
     ``epoch_seconds`` and ``fixed_seconds`` (one more epoch, the once-per-fit
     work, both at the full training size) are ``None`` when nothing was timed.
     They are recorded with each run, so that a fit that ends far from its
-    budget shows which estimate missed.
+    budget shows which estimate missed, with ``timing_epochs``, the epochs
+    of the timing fits the estimates came from (``None`` when none ran).
     """
 
     epochs: int
     calibration_seconds: float
     epoch_seconds: float | None = None
     fixed_seconds: float | None = None
+    timing_epochs: tuple[int, int] | None = None
 
 
 def _epochs_for(method: Method, seed: int, X: np.ndarray, budget: Budget) -> EpochPlan:
@@ -130,19 +132,60 @@ def _epochs_for(method: Method, seed: int, X: np.ndarray, budget: Budget) -> Epo
     overestimates the fixed part (not all of it grows with the rows), so a
     run stays within its budget. The shorter fit runs twice and the faster
     counts, so that one-off warm-up costs of the process are not taken for
-    fixed costs of the method.
+    fixed costs of the method. When the longer fit's extra epochs take less
+    than :data:`MIN_TIMED_SECONDS`, both fits run again with proportionally
+    more epochs (:func:`longer_timing_factor`): on cheap epochs the noise of
+    a short timing misplans hundreds of epochs.
     """
     if not method.iterative or budget.seconds is None:
         return EpochPlan(budget.epochs, 0.0)
     rows = X if method.calibration_rows is None else X[: method.calibration_rows]
     clock = budget.timer
     start = clock()
-    short, long = method.timing_epochs
-    short_fit = min(_fit_seconds(method, seed, short, rows, clock) for _ in range(2))
-    long_fit = _fit_seconds(method, seed, long, rows, clock)
+    epochs = method.timing_epochs
+    short_fit, long_fit = _timing_fits(method, seed, rows, clock, epochs)
+    factor = longer_timing_factor(long_fit - short_fit, epochs[1], budget.epochs)
+    if factor > 1:
+        epochs = (epochs[0] * factor, epochs[1] * factor)
+        short_fit, long_fit = _timing_fits(method, seed, rows, clock, epochs)
     calibration = clock() - start
-    per_epoch, fixed = epoch_and_fixed_seconds(short_fit, long_fit, len(X) / len(rows), method.timing_epochs)
-    return EpochPlan(_epochs_within(budget, per_epoch, fixed), calibration, per_epoch, fixed)
+    per_epoch, fixed = epoch_and_fixed_seconds(short_fit, long_fit, len(X) / len(rows), epochs)
+    return EpochPlan(_epochs_within(budget, per_epoch, fixed), calibration, per_epoch, fixed, epochs)
+
+
+#: Seconds that the timing fits' extra epochs should take at least; shorter differences are
+#: timed again with proportionally more epochs, since timing noise is a larger share of them.
+MIN_TIMED_SECONDS = 5.0
+#: The most a timing's epochs are multiplied by.
+MAX_TIMING_FACTOR = 50
+
+
+def longer_timing_factor(difference: float, long_epochs: int, budget_epochs: int) -> int:
+    """How many times the timing epochs to fit again when their extra epochs took only ``difference`` seconds.
+
+    Enough for :data:`MIN_TIMED_SECONDS`, at most :data:`MAX_TIMING_FACTOR`,
+    and never past the budget's epochs; 1 (no second timing) when the
+    difference is long enough or no longer timing fits in the budget.
+
+    Examples
+    --------
+    >>> longer_timing_factor(1.1, 10, 5000)  # cheap epochs: time 5 x as many
+    5
+    >>> longer_timing_factor(14.0, 10, 500), longer_timing_factor(0.01, 10, 5000), longer_timing_factor(1.0, 3, 7)
+    (1, 50, 2)
+    """
+    if difference >= MIN_TIMED_SECONDS:
+        return 1
+    wanted = MAX_TIMING_FACTOR if difference <= 0 else int(np.ceil(MIN_TIMED_SECONDS / difference))
+    return max(1, min(wanted, MAX_TIMING_FACTOR, budget_epochs // long_epochs))
+
+
+def _timing_fits(method: Method, seed: int, rows: np.ndarray, clock: Callable[[], float],
+                 epochs: tuple[int, int]) -> tuple[float, float]:
+    """Seconds of fits of ``epochs`` (short, long); the short one runs twice and the faster counts."""
+    short, long = epochs
+    short_fit = min(_fit_seconds(method, seed, short, rows, clock) for _ in range(2))
+    return short_fit, _fit_seconds(method, seed, long, rows, clock)
 
 
 def _epochs_within(budget: Budget, per_epoch: float, fixed: float) -> int:
@@ -366,7 +409,7 @@ def _attempt(task: Task, method: Method, seed: int, budget: Budget, data: dict,
                 "score_seconds": score_seconds,
                 "clock": budget.clock,
                 "calibration_seconds": plan.calibration_seconds,
-                "timing_epochs": list(method.timing_epochs) if plan.calibration_seconds else None,
+                "timing_epochs": list(plan.timing_epochs) if plan.timing_epochs else None,
                 "epoch_seconds_estimate": plan.epoch_seconds,
                 "fixed_seconds_estimate": plan.fixed_seconds,
                 "torch_threads": threads,
