@@ -79,6 +79,7 @@ from torch import Tensor
 
 from danogan_sk import DAnoGANDetector
 from danogan_sk import estimator as estimator_module
+from danogan_sk.benchmark.dagan import phase2_epochs
 from danogan_sk.benchmark.data import as_images, load_pool, make_tasks
 from danogan_sk.benchmark.methods import RawPixelNN
 from danogan_sk.datasets import leave_one_class_out, load_dataset
@@ -531,7 +532,7 @@ def run(args, params: dict, out: Path) -> None:
     each with the evaluation rows of that class's test."""
     tasks = dev_tasks(args, args.classes)
     chain = [dict(params)] if not args.budgets else [
-        dict(params, n_epochs=n, xzx_epochs=max(1, n // 5)) for n in args.budgets]
+        dict(params, n_epochs=n, xzx_epochs=phase2_epochs(n)) for n in args.budgets]
     names = [budget_name(p) + (f" warm-started from {chain[0]['n_epochs']}" if i else "")
              for i, p in enumerate(chain)]
     for task, seed in itertools.product(tasks, args.seeds):

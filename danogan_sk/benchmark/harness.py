@@ -29,7 +29,7 @@ import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from .data import Budget, Pool, PoolLoader, Task, make_task, task_classes
-from .methods import METHODS, Method, score_variants, timed_fit_and_score
+from .methods import METHODS, TIMING_EPOCHS, Method, score_variants, timed_fit_and_score
 from .parallel import Progress, run_unordered
 
 __all__ = ["run_benchmark", "read_runs", "evaluate", "run_key", "compute_run", "RunSpec",
@@ -218,7 +218,7 @@ def _fit_seconds(method: Method, seed: int, epochs: int, X: np.ndarray, clock: C
 
 
 def epoch_and_fixed_seconds(short_fit: float, long_fit: float, scale: float,
-                            epochs: tuple[int, int] = (1, 3)) -> tuple[float, float]:
+                            epochs: tuple[int, int] = TIMING_EPOCHS) -> tuple[float, float]:
     """Seconds of one more epoch and of the once-per-fit work, from fits of ``epochs`` (short, long).
 
     Both are scaled by ``scale`` (full rows over timed rows). When the
