@@ -61,6 +61,7 @@ THESIS_PARAMS: dict = {
     "neighbor_weight": 0.0,
     "scale_terms": False,
     "critic_average_epochs": 1,
+    "reconstruction_weight": 0.0,
 }
 
 _CHECKPOINT_FILE = "danogan_checkpoint.pt"
@@ -155,6 +156,14 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         seeds and left MNIST's as it was (0.891 both). Costs
         ``critic_average_epochs`` copies of the critic's weights during
         training.
+    reconstruction_weight : float, default=0.0
+        Weight of a reconstruction term in phase 1 (not in the thesis, which
+        reconstructs real data only in xzx): at each generator update, the
+        real batch goes through ``G_k(E_k(x))``, ``k`` the classifier's
+        cluster of each image, and ``reconstruction_weight`` times its mean
+        squared error is added to the generators' and the encoders' losses.
+        0 trains as the thesis does. The pixel error and eq. 5.1 read these
+        reconstructions; the default score reads only the critic.
     base_channels : int, default=32
         Channels of the full-resolution convolutions, doubled per stage
         (hidden width / 4 for feature vectors).

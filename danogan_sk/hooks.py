@@ -111,7 +111,8 @@ class History(EpochHook):
 
     Phase 1 records every loss of :data:`PHASE1_LOSSES` (NaN in an epoch
     too short for a generator step, so that every entry is one epoch),
-    ``bandit_loss`` with the bandit, and the bandit's probabilities; xzx
+    ``bandit_loss`` with the bandit, ``reconstruction_loss`` with a
+    ``reconstruction_weight``, and the bandit's probabilities; xzx
     records its own. ``reconstruction_error_before_xzx`` is measured when
     phase 1 ends (again if more phase-1 epochs follow, as in a continued
     fit), ``reconstruction_error_after_xzx`` when training ends.
@@ -119,7 +120,8 @@ class History(EpochHook):
 
     def on_epoch_end(self, run, phase, epoch, record) -> None:
         if phase == "phase 1":
-            expected = PHASE1_LOSSES + (("bandit_loss",) if run.config.bandit else ())
+            expected = (PHASE1_LOSSES + (("bandit_loss",) if run.config.bandit else ())
+                        + (("reconstruction_loss",) if run.config.reconstruction_weight else ()))
             record = {**{name: math.nan for name in expected}, **record}
             run.history.pop("reconstruction_error_before_xzx", None)
         for name, value in record.items():

@@ -163,5 +163,7 @@ def xzx_loss(reconstruction: Tensor, real: Tensor) -> Tensor:
 
     ``k`` is the classifier's cluster of ``x``; the generators are frozen,
     so the gradient flows through ``G_k`` into the encoder ``E_k`` only.
+    Phase 1 adds the same loss, weighted by ``reconstruction_weight``, to
+    the generators' and encoders' losses, where it trains both.
     """
     return (reconstruction - real).pow(2).mean()

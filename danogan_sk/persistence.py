@@ -17,7 +17,7 @@ STATE_FORMAT = 2
 _DEFAULTS = parameter_defaults()
 # Parameters whose default changes what a fit computes, with the value that a detector
 # saved before they existed was computed with.
-_BEFORE_ADDED = {"neighbor_shift": 0, "critic_average_epochs": 1}
+_BEFORE_ADDED = {"neighbor_shift": 0, "critic_average_epochs": 1, "reconstruction_weight": 0.0}
 
 
 class PicklableNetworksMixin:
@@ -27,8 +27,8 @@ class PicklableNetworksMixin:
     anywhere), the package version and :data:`STATE_FORMAT`. Loaded: on the
     saved device when it exists here, else on the CPU with a warning;
     parameters added since the detector was saved take the values it was
-    computed with (``neighbor_shift=0``, ``critic_average_epochs=1``; the
-    others' defaults).
+    computed with (``neighbor_shift=0``, ``critic_average_epochs=1``,
+    ``reconstruction_weight=0``; the others' defaults).
     """
 
     def __getstate__(self) -> dict:

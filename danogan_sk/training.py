@@ -187,6 +187,40 @@ def _critic_step(
     return real_features
 
 
+def _add_gradients(a: Tensor | None, b: Tensor | None) -> Tensor | None:
+    """The sum of two gradients of one parameter, either of which may be unused (``None``)."""
+    if a is None:
+        return b
+    return a if b is None else a + b
+
+
+def _reconstruction_gradients(
+    nets: DAnoGANNetworks,
+    real: Tensor,
+    real_features: Tensor,
+    weight: float,
+    gen_params: Sequence[Tensor],
+    enc_params: Sequence[Tensor],
+    log: _EpochLog,
+) -> tuple[Sequence[Tensor | None], Sequence[Tensor | None]]:
+    """Gradients of ``weight * L_xzx`` on a real batch for the generators and the encoders.
+
+    The phase-1 reconstruction term (``reconstruction_weight``): each real
+    image goes through the encoder and generator of the cluster the
+    classifier gives it, as in phase 2, but the gradient reaches ``G_k`` as
+    well as ``E_k``, so both learn the real data from the first epoch. The
+    classifier routes in eval mode, like the bandit's read of real batches.
+    """
+    with torch.no_grad():
+        nets.classifier.eval()
+        cluster = nets.classifier(real_features).argmax(dim=1)
+        nets.classifier.train()
+    loss = xzx_loss(nets.generate(nets.encode(real, cluster), cluster), real)
+    grads = torch.autograd.grad(weight * loss, [*gen_params, *enc_params], allow_unused=True)
+    log.add(reconstruction_loss=loss)
+    return grads[: len(gen_params)], grads[len(gen_params):]
+
+
 def _update_step(
     nets: DAnoGANNetworks,
     opt: _Optimizers,
@@ -209,8 +243,15 @@ def _update_step(
     cross_entropy = classifier_loss(nets.classifier(ddp.gather_rows(features_fake)), all_clusters)
     loss_g = generator_loss(value_fake, cross_entropy, config.classifier_weight)
     gen_params = list(nets.generators.parameters())
+    enc_params = list(nets.encoders.parameters())
     cls_params = list(nets.classifier.parameters())
     grads_g = torch.autograd.grad(loss_g, gen_params, retain_graph=True, allow_unused=True)
+    grads_e_rec: Sequence[Tensor | None] = [None] * len(enc_params)
+    if config.reconstruction_weight:
+        # Taken before the generators step: the graph reads their current weights.
+        grads_g_rec, grads_e_rec = _reconstruction_gradients(
+            nets, real, real_features, config.reconstruction_weight, gen_params, enc_params, log)
+        grads_g = [_add_gradients(a, b) for a, b in zip(grads_g, grads_g_rec)]
     grads_g = ddp.average_gradients(grads_g, gen_params)
     grads_c = torch.autograd.grad(cross_entropy, cls_params)
     opt.generator.step_with(gen_params, grads_g)
@@ -220,7 +261,9 @@ def _update_step(
     loss_e = encoder_loss(nets.encode(fake.detach(), draws.cluster), draws.z)
     opt.encoder.zero_grad(set_to_none=True)
     loss_e.backward()
-    ddp.average_parameter_gradients(list(nets.encoders.parameters()))
+    for param, grad in zip(enc_params, grads_e_rec):
+        param.grad = _add_gradients(param.grad, grad)
+    ddp.average_parameter_gradients(enc_params)
     opt.encoder.step()
     log.add(generator_loss=loss_g, encoder_loss=loss_e, classifier_loss=cross_entropy)
 

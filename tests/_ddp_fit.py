@@ -18,9 +18,10 @@ from danogan_sk import DAnoGANDetector
 
 #: Several generator updates, the bandit and both phases, at a batch every share divides;
 #: with 4 generators and 8 rows a share, some generator is missing from some share.
+#: The phase-1 reconstruction term is on, so that its routed gradients are averaged too.
 PARAMS = dict(n_generators=4, latent_dim=3, n_epochs=2, xzx_epochs=1, batch_size=16, n_critic=2,
               base_channels=4, max_channels=8, memory_bank_size=0, neighbor_weight=0.0, device="cpu",
-              random_state=0)
+              reconstruction_weight=1.0, random_state=0)
 
 
 def data() -> np.ndarray:
