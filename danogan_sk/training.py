@@ -187,6 +187,17 @@ def _critic_step(
     return real_features
 
 
+@torch.no_grad()
+def _classify_real(nets: DAnoGANNetworks, real_features: Tensor) -> Tensor:
+    """The classifier's logits for real images' critic features, its BatchNorm in eval mode,
+    so that real batches do not mix into the statistics of the fakes it trains on."""
+    nets.classifier.eval()
+    try:
+        return nets.classifier(real_features)
+    finally:
+        nets.classifier.train()
+
+
 def _add_gradients(a: Tensor | None, b: Tensor | None) -> Tensor | None:
     """The sum of two gradients of one parameter, either of which may be unused (``None``)."""
     if a is None:
@@ -209,12 +220,9 @@ def _reconstruction_gradients(
     image goes through the encoder and generator of the cluster the
     classifier gives it, as in phase 2, but the gradient reaches ``G_k`` as
     well as ``E_k``, so both learn the real data from the first epoch. The
-    classifier routes in eval mode, like the bandit's read of real batches.
+    classifier routes as it does for the bandit (:func:`_classify_real`).
     """
-    with torch.no_grad():
-        nets.classifier.eval()
-        cluster = nets.classifier(real_features).argmax(dim=1)
-        nets.classifier.train()
+    cluster = _classify_real(nets, real_features).argmax(dim=1)
     loss = xzx_loss(nets.generate(nets.encode(real, cluster), cluster), real)
     grads = torch.autograd.grad(weight * loss, [*gen_params, *enc_params], allow_unused=True)
     log.add(reconstruction_loss=loss)
@@ -268,13 +276,8 @@ def _update_step(
     log.add(generator_loss=loss_g, encoder_loss=loss_e, classifier_loss=cross_entropy)
 
     if config.bandit:
-        # The prior is pulled towards the classifier's mean prediction on real
-        # data, with BatchNorm in eval mode so real batches do not mix into
-        # the statistics of the fake batches the classifier trains on.
-        with torch.no_grad():
-            nets.classifier.eval()
-            real_probs = ddp.average_(torch.softmax(nets.classifier(real_features), dim=1).mean(0))
-            nets.classifier.train()
+        # The prior is pulled towards the classifier's mean prediction on real data.
+        real_probs = ddp.average_(torch.softmax(_classify_real(nets, real_features), dim=1).mean(0))
         loss_b = bandit_loss(nets.bandit_logits, real_probs, entropy_weight)
         opt.bandit.zero_grad(set_to_none=True)
         loss_b.backward()

@@ -189,32 +189,29 @@ def test_reconstruction_gradients_are_those_of_the_weighted_error_through_the_ro
                    if any(p is q for q in nets.encoders[k].parameters()))
 
 
-def _fit_with_reconstruction(weight: float):
+def _fit_phase1(**config):
+    """Phase 1 alone on 64 rows in 4 batches an epoch, with ``config`` on top."""
     X = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
-    config = TrainingConfig(n_epochs=6, xzx_epochs=0, batch_size=16, n_critic=2, reconstruction_weight=weight)
+    config = TrainingConfig(**{"n_epochs": 6, "xzx_epochs": 0, "batch_size": 16, "n_critic": 2, **config})
     return fit_networks(X, NetworkSpec((5,), 2, 2, base_channels=4), config, seed=0)
 
 
 def test_reconstruction_weight_zero_trains_as_the_thesis_and_a_weight_teaches_reconstruction():
-    plain = _fit_with_reconstruction(0.0)
-    default = fit_networks(np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32),
-                           NetworkSpec((5,), 2, 2, base_channels=4),
-                           TrainingConfig(n_epochs=6, xzx_epochs=0, batch_size=16, n_critic=2), seed=0)
+    plain = _fit_phase1(reconstruction_weight=0.0)
+    default = _fit_phase1()
     for name, tensor in default.state_dict.items():
         torch.testing.assert_close(plain.state_dict[name], tensor, rtol=0, atol=0, msg=name)
     assert "reconstruction_loss" not in plain.history
 
-    taught = _fit_with_reconstruction(5.0)
+    taught = _fit_phase1(reconstruction_weight=5.0)
     assert len(taught.history["reconstruction_loss"]) == 6
     # Phase 1 alone (no xzx) now lowers the monitored training rows' reconstruction error.
     assert taught.history["reconstruction_error"][-1] < plain.history["reconstruction_error"][-1]
 
 
 def test_reconstruction_loss_has_an_entry_per_epoch_nan_where_no_generator_step_fell():
-    X = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
     # 4 batches an epoch and a generator step every 8: every other epoch has none.
-    config = TrainingConfig(n_epochs=4, xzx_epochs=0, batch_size=16, n_critic=8, reconstruction_weight=1.0)
-    history = fit_networks(X, NetworkSpec((5,), 2, 2, base_channels=4), config, seed=0).history
+    history = _fit_phase1(n_epochs=4, n_critic=8, reconstruction_weight=1.0).history
     losses = np.asarray(history["reconstruction_loss"])
     np.testing.assert_array_equal(np.isnan(losses), [False, True, False, True])
     np.testing.assert_array_equal(np.isnan(losses), np.isnan(np.asarray(history["generator_loss"])))
