@@ -61,6 +61,7 @@ THESIS_PARAMS: dict = {
     "neighbor_weight": 0.0,
     "scale_terms": False,
     "critic_average_epochs": 1,
+    "generator_average_epochs": 1,
     "reconstruction_weight": 0.0,
 }
 
@@ -156,6 +157,13 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         seeds and left MNIST's as it was (0.891 both). Costs
         ``critic_average_epochs`` copies of the critic's weights during
         training.
+    generator_average_epochs : int, default=1
+        The same for the generators: after phase 1 they get the mean of
+        their weights at the end of the last ``generator_average_epochs``
+        phase-1 epochs, and xzx and the reconstructions use that mean. 1
+        keeps the last epoch's weights (the thesis). Only scores that read
+        reconstructions (``alpha``, eq. 5.1) see it; the default score reads
+        the critic.
     reconstruction_weight : float, default=0.0
         Weight of a reconstruction term in phase 1 (not in the thesis, which
         reconstructs real data only in xzx): at each generator update, the

@@ -17,7 +17,8 @@ STATE_FORMAT = 2
 _DEFAULTS = parameter_defaults()
 # Parameters whose default changes what a fit computes, with the value that a detector
 # saved before they existed was computed with.
-_BEFORE_ADDED = {"neighbor_shift": 0, "critic_average_epochs": 1, "reconstruction_weight": 0.0}
+_BEFORE_ADDED = {"neighbor_shift": 0, "critic_average_epochs": 1, "reconstruction_weight": 0.0,
+                 "generator_average_epochs": 1}
 
 
 class PicklableNetworksMixin:
@@ -28,7 +29,8 @@ class PicklableNetworksMixin:
     saved device when it exists here, else on the CPU with a warning;
     parameters added since the detector was saved take the values it was
     computed with (``neighbor_shift=0``, ``critic_average_epochs=1``,
-    ``reconstruction_weight=0``; the others' defaults).
+    ``generator_average_epochs=1``, ``reconstruction_weight=0``; the others'
+    defaults).
     """
 
     def __getstate__(self) -> dict:

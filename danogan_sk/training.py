@@ -315,6 +315,18 @@ def _phase1_steps(
         _critic_step(nets, opt, real, fake, step_draws.eps, config, log)
 
 
+def _mean_weight(tensors: list[Tensor]) -> Tensor:
+    """The mean of a weight's copies; a counter (an integer buffer) keeps its last value."""
+    if tensors[-1].is_floating_point():
+        return torch.stack(tensors).mean(0)
+    return tensors[-1]
+
+
+#: The networks whose weights can be averaged over the last phase-1 epochs, and the
+#: setting that sizes each window.
+_AVERAGED = {"critic": "critic_average_epochs", "generators": "generator_average_epochs"}
+
+
 class _Run:
     """Everything a training run changes, so that it can be saved and resumed exactly."""
 
@@ -329,8 +341,11 @@ class _Run:
         self.data = X
         self.monitor_rows = rows[:_MONITOR_SIZE]
         self.history: dict[str, list] = defaultdict(list)
-        # The critic's weights at the end of the last phase-1 epochs, for critic_average_epochs.
-        self.critic_window: deque[dict[str, Tensor]] = deque(maxlen=config.critic_average_epochs)
+        # Each averaged network's weights at the end of the last phase-1 epochs
+        # (critic_average_epochs, generator_average_epochs).
+        self.weight_windows: dict[str, deque[dict[str, Tensor]]] = {
+            name: deque(maxlen=getattr(config, setting)) for name, setting in _AVERAGED.items()
+        }
         self.phase1_epoch = 0
         self.xzx_epoch = 0
         self.step = 0
@@ -356,28 +371,29 @@ class _Run:
             "xzx_optimizer": self.xzx_optimizer.state_dict(),
             "generator": self.generator.get_state(),
             "monitor_rows": self.monitor_rows,
-            "critic_window": list(self.critic_window),
+            **{f"{name}_window": list(window) for name, window in self.weight_windows.items()},
             "history": dict(self.history),
             "counters": {name: getattr(self, name) for name in self._COUNTERS},
         }
 
-    def remember_critic(self) -> None:
-        """Add the critic's current weights to the window that :meth:`average_critic` reads."""
-        if self.critic_window.maxlen > 1:  # a window of one is the critic itself
-            self.critic_window.append({k: v.detach().clone() for k, v in self.nets.critic.state_dict().items()})
+    def remember_weights(self) -> None:
+        """Add each averaged network's current weights to the window that
+        :meth:`average_weights` reads."""
+        for name, window in self.weight_windows.items():
+            if window.maxlen > 1:  # a window of one is the network itself
+                module = getattr(self.nets, name)
+                window.append({k: v.detach().clone() for k, v in module.state_dict().items()})
 
-    def average_critic(self) -> None:
-        """Give the critic the mean of its weights at the end of the last
-        ``critic_average_epochs`` phase-1 epochs (all of them, when fewer ran).
+    def average_weights(self) -> None:
+        """Give each averaged network the mean of its weights at the end of the
+        last phase-1 epochs its window holds (all of them, when fewer ran).
 
-        The window stays in the state, so that resuming or continuing the run
-        averages it again to the same weights.
+        The windows stay in the state, so that resuming or continuing the run
+        averages them again to the same weights.
         """
-        if not self.critic_window:
-            return
-        mean = {k: torch.stack([weights[k] for weights in self.critic_window]).mean(0)
-                for k in self.critic_window[0]}
-        self.nets.critic.load_state_dict(mean)
+        for name, window in self.weight_windows.items():
+            if window:
+                getattr(self.nets, name).load_state_dict({k: _mean_weight([w[k] for w in window]) for k in window[0]})
 
     def load(self, state: dict) -> None:
         self.nets.load_state_dict(state["networks"])
@@ -387,9 +403,10 @@ class _Run:
         self.generator.set_state(state["generator"])
         self.monitor_rows = state["monitor_rows"].to(self.monitor_rows.device)
         device = self.monitor_rows.device
-        self.critic_window.clear()  # a state saved before the window existed holds none
-        self.critic_window.extend({k: v.to(device) for k, v in weights.items()}
-                                  for weights in state.get("critic_window", ()))
+        for name, window in self.weight_windows.items():
+            window.clear()  # a state saved before the window existed holds none
+            window.extend({k: v.to(device) for k, v in weights.items()}
+                          for weights in state.get(f"{name}_window", ()))
         self.history = defaultdict(list, {name: list(values) for name, values in state["history"].items()})
         for name, value in state["counters"].items():
             setattr(self, name, value)
@@ -418,7 +435,7 @@ def _phase1_epoch(run: _Run, X: Tensor, check_each_step: bool) -> dict[str, floa
             done += length
     except FloatingPointError as exc:
         raise diverged("phase 1", run.phase1_epoch, str(exc)) from None
-    run.remember_critic()
+    run.remember_weights()
     record = ddp.mean_record(log.means())
     record["reconstruction_error"] = reconstruction_error(nets, run.monitor_data())
     record["entropy_weight"] = entropy_weight_at(run.bandit_step, config, total_bandit_steps)
@@ -479,7 +496,7 @@ def _train(run: _Run, X: Tensor, hooks: list[EpochHook]) -> None:
             call_all(hooks, "on_phase_end")(run, phase)
             if phase == "phase 1":
                 # After the hooks: a state kept to continue from holds the trained weights.
-                run.average_critic()
+                run.average_weights()
         call_all(hooks, "on_train_end")(run)
     finally:
         call_all(hooks, "close")()

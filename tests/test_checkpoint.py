@@ -46,10 +46,10 @@ def test_resume_after_an_interruption_reaches_the_uninterrupted_result(
 
 
 @pytest.mark.parametrize("function_name, call", [("_phase1_epoch", 3), ("_xzx_epoch", 2)])
-def test_an_averaged_critic_resumes_to_the_uninterrupted_result(data, tmp_path, monkeypatch, function_name, call):
-    # The window of critic weights is part of the checkpoint: a run resumed after its
-    # second epoch, or during xzx (after the averaging), averages the same weights.
-    params = dict(PARAMS, critic_average_epochs=2)
+def test_averaged_networks_resume_to_the_uninterrupted_result(data, tmp_path, monkeypatch, function_name, call):
+    # The windows of critic and generator weights are part of the checkpoint: a run resumed
+    # after its second epoch, or during xzx (after the averaging), averages the same weights.
+    params = dict(PARAMS, critic_average_epochs=2, generator_average_epochs=2)
     uninterrupted = DAnoGANDetector(**params).fit(data)
     _assert_resumes(params, uninterrupted, data, tmp_path, monkeypatch, function_name, call)
 

@@ -61,7 +61,8 @@ def test_a_detector_saved_before_a_parameter_was_added_loads_and_scores():
     X = np.random.default_rng(0).normal(size=(40, 3))
     det = DAnoGANDetector(n_generators=2, n_epochs=1, xzx_epochs=0, random_state=0).fit(X)
     state = det.__getstate__()
-    for name in ("validation_fraction", "n_iter_no_change", "warm_start", "critic_average_epochs"):
+    for name in ("validation_fraction", "n_iter_no_change", "warm_start", "critic_average_epochs",
+                 "generator_average_epochs"):
         del state[name]
     old = DAnoGANDetector.__new__(DAnoGANDetector)
     old.__setstate__(state)

@@ -120,42 +120,53 @@ def test_every_optimizer_step_of_training_keeps_the_subpixel_cache_fresh(monkeyp
     assert _generators_match_reference(run.nets, z) is not bypass
 
 
-class _CriticWeights(EpochHook):
-    """The critic's weights at the end of every phase-1 epoch."""
+class _PhaseOneWeights(EpochHook):
+    """A network's weights at the end of every phase-1 epoch."""
 
-    def __init__(self) -> None:
+    def __init__(self, network: str) -> None:
+        self.network = network
         self.epochs: list[dict[str, torch.Tensor]] = []
 
     def on_epoch_end(self, run, phase, epoch, record) -> None:
         if phase == "phase 1":
-            self.epochs.append({k: v.detach().clone() for k, v in run.nets.critic.state_dict().items()})
+            module = getattr(run.nets, self.network)
+            self.epochs.append({k: v.detach().clone() for k, v in module.state_dict().items()})
 
 
-def _fit_recording_the_critic(critic_average_epochs: int, n_epochs: int = 4):
+#: Each averaged network and the setting that sizes its window.
+_AVERAGED = [("critic", "critic_average_epochs"), ("generators", "generator_average_epochs")]
+
+
+def _fit_recording(network: str, n_epochs: int = 4, **averaging):
     X = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
-    config = TrainingConfig(n_epochs=n_epochs, xzx_epochs=1, batch_size=16, n_critic=2,
-                            critic_average_epochs=critic_average_epochs)
-    weights = _CriticWeights()
+    averaging = {"critic_average_epochs": 1, **averaging}  # no averaging but the one asked for
+    config = TrainingConfig(n_epochs=n_epochs, xzx_epochs=1, batch_size=16, n_critic=2, **averaging)
+    weights = _PhaseOneWeights(network)
     result = fit_networks(X, NetworkSpec((5,), 2, 2, base_channels=4), config, seed=0, hooks=[weights])
     return result.state_dict, weights.epochs
 
 
-@pytest.mark.parametrize("critic_average_epochs, n_epochs", [(1, 4), (3, 4), (10, 4)])
-def test_the_fitted_critic_is_the_mean_of_its_last_epochs(critic_average_epochs, n_epochs):
-    state, epochs = _fit_recording_the_critic(critic_average_epochs, n_epochs)
-    averaged = epochs[-critic_average_epochs:]  # all four epochs when ten are asked for
+@pytest.mark.parametrize("network, setting", _AVERAGED)
+@pytest.mark.parametrize("window", [1, 3, 10])
+def test_the_fitted_network_is_the_mean_of_its_last_epochs(network, setting, window):
+    state, epochs = _fit_recording(network, **{setting: window})
+    averaged = epochs[-window:]  # all four epochs when ten are asked for
     for name in epochs[0]:
         expected = torch.stack([weights[name] for weights in averaged]).mean(0)
-        torch.testing.assert_close(state[f"critic.{name}"], expected, rtol=0, atol=1e-7, msg=name)
-    if critic_average_epochs > 1:  # the mean is not the last epoch's weights
-        assert any(not torch.allclose(state[f"critic.{name}"], epochs[-1][name]) for name in epochs[-1])
+        torch.testing.assert_close(state[f"{network}.{name}"], expected, rtol=0, atol=1e-7, msg=name)
+    if window > 1:  # the mean is not the last epoch's weights
+        assert any(not torch.allclose(state[f"{network}.{name}"], epochs[-1][name]) for name in epochs[-1])
 
 
-def test_averaging_the_critic_leaves_the_training_of_the_other_networks_unchanged():
-    last, _ = _fit_recording_the_critic(1)
-    averaged, _ = _fit_recording_the_critic(3)
+@pytest.mark.parametrize("network, setting", _AVERAGED)
+def test_averaging_a_network_leaves_the_training_of_the_others_unchanged(network, setting):
+    last, _ = _fit_recording(network)
+    averaged, _ = _fit_recording(network, **{setting: 3})
+    # xzx trains the encoders through the generators, so averaged generators change them
+    others = {"critic", "generators", "classifier", "bandit"} - {network}
+    assert any(name.startswith("encoders.") for name in last)
     for name, tensor in last.items():
-        if name.startswith(("generators.", "classifier.", "bandit")):
+        if name.split(".")[0] in others:
             torch.testing.assert_close(averaged[name], tensor, rtol=0, atol=0, msg=name)
 
 

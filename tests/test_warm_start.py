@@ -28,11 +28,12 @@ def _assert_same_model(a, b):
         np.testing.assert_allclose(a.history_[name], b.history_[name], rtol=1e-5, atol=1e-7, err_msg=name)
 
 
-@pytest.mark.parametrize("critic_average_epochs", [1, 3])
-def test_continuing_two_epochs_to_four_equals_a_four_epoch_fit(critic_average_epochs):
-    # With an averaged critic, the two-epoch fit averages its two epochs but keeps the
-    # trained critic and its window to continue from.
-    params = dict(TINY, critic_average_epochs=critic_average_epochs)
+@pytest.mark.parametrize("averaging", [{"critic_average_epochs": 1},
+                                       {"critic_average_epochs": 3, "generator_average_epochs": 3}])
+def test_continuing_two_epochs_to_four_equals_a_four_epoch_fit(averaging):
+    # With averaged networks, the two-epoch fit averages its two epochs but keeps the
+    # trained networks and their windows to continue from.
+    params = dict(TINY, **averaging)
     straight = DAnoGANDetector(n_epochs=4, **params).fit(X)
     det = DAnoGANDetector(n_epochs=2, warm_start=True, **params).fit(X)
     two_epochs = det.score_samples(X)
