@@ -226,3 +226,12 @@ def test_reconstruction_loss_has_an_entry_per_epoch_nan_where_no_generator_step_
     losses = np.asarray(history["reconstruction_loss"])
     np.testing.assert_array_equal(np.isnan(losses), [False, True, False, True])
     np.testing.assert_array_equal(np.isnan(losses), np.isnan(np.asarray(history["generator_loss"])))
+
+
+def test_an_averaged_weight_is_the_mean_and_a_counter_keeps_its_last_value():
+    from danogan_sk.training import _mean_weight
+
+    floats = [torch.tensor([1.0, 2.0]), torch.tensor([3.0, 6.0])]
+    torch.testing.assert_close(_mean_weight(floats), torch.tensor([2.0, 4.0]))
+    # an integer buffer (BatchNorm's num_batches_tracked) has no mean
+    assert _mean_weight([torch.tensor(4), torch.tensor(7)]).item() == 7
