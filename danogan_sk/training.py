@@ -393,7 +393,8 @@ class _Run:
         """
         for name, window in self.weight_windows.items():
             if window:
-                getattr(self.nets, name).load_state_dict({k: _mean_weight([w[k] for w in window]) for k in window[0]})
+                mean = {k: _mean_weight([weights[k] for weights in window]) for k in window[0]}
+                getattr(self.nets, name).load_state_dict(mean)
 
     def load(self, state: dict) -> None:
         self.nets.load_state_dict(state["networks"])

@@ -137,12 +137,17 @@ class _PhaseOneWeights(EpochHook):
 _AVERAGED = [("critic", "critic_average_epochs"), ("generators", "generator_average_epochs")]
 
 
-def _fit_recording(network: str, n_epochs: int = 4, **averaging):
+def _tiny_fit(hooks=(), **config):
+    """A fit on 64 rows in 4 batches an epoch: 6 phase-1 epochs alone, or ``config`` on top."""
     X = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
-    averaging = {"critic_average_epochs": 1, **averaging}  # no averaging but the one asked for
-    config = TrainingConfig(n_epochs=n_epochs, xzx_epochs=1, batch_size=16, n_critic=2, **averaging)
+    config = TrainingConfig(**{"n_epochs": 6, "xzx_epochs": 0, "batch_size": 16, "n_critic": 2, **config})
+    return fit_networks(X, NetworkSpec((5,), 2, 2, base_channels=4), config, seed=0, hooks=hooks)
+
+
+def _fit_recording(network: str, **averaging):
+    """A 4 + 1-epoch fit with no averaging but ``averaging``, and ``network``'s weights per epoch."""
     weights = _PhaseOneWeights(network)
-    result = fit_networks(X, NetworkSpec((5,), 2, 2, base_channels=4), config, seed=0, hooks=[weights])
+    result = _tiny_fit([weights], n_epochs=4, xzx_epochs=1, **{"critic_average_epochs": 1, **averaging})
     return result.state_dict, weights.epochs
 
 
@@ -200,21 +205,14 @@ def test_reconstruction_gradients_are_those_of_the_weighted_error_through_the_ro
                    if any(p is q for q in nets.encoders[k].parameters()))
 
 
-def _fit_phase1(**config):
-    """Phase 1 alone on 64 rows in 4 batches an epoch, with ``config`` on top."""
-    X = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
-    config = TrainingConfig(**{"n_epochs": 6, "xzx_epochs": 0, "batch_size": 16, "n_critic": 2, **config})
-    return fit_networks(X, NetworkSpec((5,), 2, 2, base_channels=4), config, seed=0)
-
-
 def test_reconstruction_weight_zero_trains_as_the_thesis_and_a_weight_teaches_reconstruction():
-    plain = _fit_phase1(reconstruction_weight=0.0)
-    default = _fit_phase1()
+    plain = _tiny_fit(reconstruction_weight=0.0)
+    default = _tiny_fit()
     for name, tensor in default.state_dict.items():
         torch.testing.assert_close(plain.state_dict[name], tensor, rtol=0, atol=0, msg=name)
     assert "reconstruction_loss" not in plain.history
 
-    taught = _fit_phase1(reconstruction_weight=5.0)
+    taught = _tiny_fit(reconstruction_weight=5.0)
     assert len(taught.history["reconstruction_loss"]) == 6
     # Phase 1 alone (no xzx) now lowers the monitored training rows' reconstruction error.
     assert taught.history["reconstruction_error"][-1] < plain.history["reconstruction_error"][-1]
@@ -222,7 +220,7 @@ def test_reconstruction_weight_zero_trains_as_the_thesis_and_a_weight_teaches_re
 
 def test_reconstruction_loss_has_an_entry_per_epoch_nan_where_no_generator_step_fell():
     # 4 batches an epoch and a generator step every 8: every other epoch has none.
-    history = _fit_phase1(n_epochs=4, n_critic=8, reconstruction_weight=1.0).history
+    history = _tiny_fit(n_epochs=4, n_critic=8, reconstruction_weight=1.0).history
     losses = np.asarray(history["reconstruction_loss"])
     np.testing.assert_array_equal(np.isnan(losses), [False, True, False, True])
     np.testing.assert_array_equal(np.isnan(losses), np.isnan(np.asarray(history["generator_loss"])))
