@@ -62,14 +62,14 @@ class LibraryCriticSteps:
 
     def __init__(self, cycle: LibraryCycle, real: torch.Tensor) -> None:
         self.cycle = cycle
-        self.draws = _draw_step(cycle.nets, real, torch.Generator().manual_seed(1))
+        self.draws = _draw_step(cycle.nets, real, cycle.config, torch.Generator().manual_seed(1))
         with torch.no_grad():
             self.fake = cycle.nets.generate(self.draws.z, self.draws.cluster)
 
     def __call__(self, batches: list[torch.Tensor]) -> None:
         log = _EpochLog()
         for real in batches:
-            _critic_step(self.cycle.nets, self.cycle.opt, real, self.fake, self.draws.eps, self.cycle.config, log)
+            _critic_step(self.cycle.nets, self.cycle.opt, real, self.fake, self.draws, self.cycle.config, log)
         log.means()
 
 

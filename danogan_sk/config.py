@@ -86,6 +86,7 @@ class TrainingConfig:
     critic_average_epochs: int = _param(3, _at_least(1))
     generator_average_epochs: int = _param(1, _at_least(1))
     reconstruction_weight: float = _param(0.0, _NON_NEGATIVE)
+    augment_shift: int = _param(0, _at_least(0))
 
 
 @dataclass(frozen=True)

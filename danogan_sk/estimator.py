@@ -63,6 +63,7 @@ THESIS_PARAMS: dict = {
     "critic_average_epochs": 1,
     "generator_average_epochs": 1,
     "reconstruction_weight": 0.0,
+    "augment_shift": 0,
 }
 
 _CHECKPOINT_FILE = "danogan_checkpoint.pt"
@@ -172,6 +173,16 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         squared error is added to the generators' and the encoders' losses.
         0 trains as the thesis does. The pixel error and eq. 5.1 read these
         reconstructions; the default score reads only the critic.
+    augment_shift : int, default=0
+        Data augmentation for the critic in phase 1 (not in the thesis):
+        every real and every generated image the critic trains on is moved
+        by a random whole number of pixels, up to ``augment_shift`` along
+        each axis (drawn anew for each image and step; the uncovered border
+        takes the low end of the scale), and the generators learn through
+        the same moves (differentiable augmentation, as GANs trained on few
+        images use). 0 trains as the thesis does. Images only; tabular rows
+        are never moved. Scoring never moves anything (``neighbor_shift``
+        does that).
     base_channels : int, default=32
         Channels of the full-resolution convolutions, doubled per stage
         (hidden width / 4 for feature vectors).

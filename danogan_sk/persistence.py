@@ -18,7 +18,7 @@ _DEFAULTS = parameter_defaults()
 # Parameters whose default changes what a fit computes, with the value that a detector
 # saved before they existed was computed with.
 _BEFORE_ADDED = {"neighbor_shift": 0, "critic_average_epochs": 1, "reconstruction_weight": 0.0,
-                 "generator_average_epochs": 1}
+                 "generator_average_epochs": 1, "augment_shift": 0}
 
 
 class PicklableNetworksMixin:

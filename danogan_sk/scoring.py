@@ -146,6 +146,8 @@ def shifted_images(x: Tensor, rows: int, columns: int, fill: float) -> Tensor:
     """
     height, width = x.shape[-2:]
     out = torch.full_like(x, fill)
+    if abs(rows) >= height or abs(columns) >= width:
+        return out  # moved out of view
     target = (slice(max(rows, 0), height + min(rows, 0)), slice(max(columns, 0), width + min(columns, 0)))
     source = (slice(max(-rows, 0), height + min(-rows, 0)), slice(max(-columns, 0), width + min(-columns, 0)))
     out[(..., *target)] = x[(..., *source)]

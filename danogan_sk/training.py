@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from . import distributed as ddp
+from .augment import random_moves, translated
 from .checkpoint import CheckpointError, load_checkpoint, run_fingerprint
 from .config import TrainingConfig
 from .hooks import (
@@ -153,31 +154,59 @@ def shuffled_batches(n_samples: int, batch_size: int, generator: torch.Generator
 
 @dataclass
 class _StepDraws:
-    """The random numbers of one phase-1 step, drawn in the thesis loop's order."""
+    """The random numbers of one phase-1 step, drawn in the thesis loop's order.
+
+    With ``augment_shift``, the moves of the real and of the generated images
+    the critic sees are drawn last (``None`` without it, so that the thesis's
+    draws stay as they were).
+    """
 
     cluster: Tensor
     z: Tensor
     eps: Tensor
+    real_moves: Tensor | None = None
+    fake_moves: Tensor | None = None
 
 
-def _draw_step(nets: DAnoGANNetworks, real: Tensor, generator: torch.Generator) -> _StepDraws:
+def _critic_view(images: Tensor, moves: Tensor | None) -> Tensor:
+    """``images`` as the critic sees them: moved by ``moves``, if any. The uncovered border
+    takes -1, the low end of the [-1, 1] scale, as ``neighbor_shift``'s moved queries do."""
+    return images if moves is None else translated(images, moves, fill=-1.0)
+
+
+def _draw_step(
+    nets: DAnoGANNetworks, real: Tensor, config: TrainingConfig, generator: torch.Generator
+) -> _StepDraws:
     batch = real.shape[0]
     cluster = torch.multinomial(nets.prior().detach(), batch, replacement=True, generator=generator)
     z = torch.rand(batch, nets.spec.latent_dim, generator=generator, device=real.device, dtype=real.dtype)
-    return _StepDraws(cluster, z * 2 - 1, interpolation_weights(real, generator))
+    draws = _StepDraws(cluster, z * 2 - 1, interpolation_weights(real, generator))
+    if config.augment_shift and real.dim() == 4:
+        moves = random_moves(2 * batch, config.augment_shift, generator, real.device)
+        draws.real_moves, draws.fake_moves = moves[:batch], moves[batch:]
+    return draws
 
 
 def _shard_draws(draws: _StepDraws) -> _StepDraws:
     """This process's share of a step's draws (all of them in a single process)."""
-    return _StepDraws(ddp.shard(draws.cluster), ddp.shard(draws.z), ddp.shard(draws.eps))
+    values = (getattr(draws, field.name) for field in dataclasses.fields(draws))
+    return _StepDraws(*(None if value is None else ddp.shard(value) for value in values))
 
 
 def _critic_step(
-    nets: DAnoGANNetworks, opt: _Optimizers, real: Tensor, fake: Tensor, eps: Tensor, config: TrainingConfig, log: _EpochLog
+    nets: DAnoGANNetworks,
+    opt: _Optimizers,
+    real: Tensor,
+    fake: Tensor,
+    draws: _StepDraws,
+    config: TrainingConfig,
+    log: _EpochLog,
 ) -> Tensor:
-    """One critic update on ``real`` and (detached) ``fake``; returns ``D_i(real)``."""
+    """One critic update on ``real`` and (detached) ``fake``, each moved by the step's
+    moves when ``augment_shift`` is set; returns ``D_i`` of the real batch the critic saw."""
+    real, fake = _critic_view(real, draws.real_moves), _critic_view(fake.detach(), draws.fake_moves)
     loss_d, wasserstein, penalty, real_features = critic_loss(
-        nets.critic, real, fake.detach(), config.gp_weight, eps=eps
+        nets.critic, real, fake, config.gp_weight, eps=draws.eps
     )
     opt.critic.zero_grad(set_to_none=True)
     loss_d.backward()
@@ -239,15 +268,16 @@ def _update_step(
     log: _EpochLog,
 ) -> None:
     """A critic step, then one update of the generators, encoders, classifier and bandit."""
-    draws = _draw_step(nets, real, generator)
+    draws = _draw_step(nets, real, config, generator)
     all_clusters = draws.cluster
     real, draws = ddp.shard(real), _shard_draws(draws)
     fake = nets.generate(draws.z, draws.cluster)
-    real_features = _critic_step(nets, opt, real, fake, draws.eps, config, log)
+    real_features = _critic_step(nets, opt, real, fake, draws, config, log)
 
-    # Generators and classifier share one forward through the updated critic.
+    # Generators and classifier share one forward through the updated critic (on the
+    # fakes moved as in the critic step: the generators learn through the move).
     # The classifier sees the whole batch's features (its BatchNorm statistics).
-    value_fake, features_fake = nets.critic(fake)
+    value_fake, features_fake = nets.critic(_critic_view(fake, draws.fake_moves))
     cross_entropy = classifier_loss(nets.classifier(ddp.gather_rows(features_fake)), all_clusters)
     loss_g = generator_loss(value_fake, cross_entropy, config.classifier_weight)
     gen_params = list(nets.generators.parameters())
@@ -307,12 +337,12 @@ def _phase1_steps(
         reals = reals[1:]
     if not reals:
         return
-    draws = [_shard_draws(_draw_step(nets, real, generator)) for real in reals]
+    draws = [_shard_draws(_draw_step(nets, real, config, generator)) for real in reals]
     reals = [ddp.shard(real) for real in reals]
     with torch.no_grad():
         fakes = nets.generate(torch.cat([d.z for d in draws]), torch.cat([d.cluster for d in draws]))
     for real, fake, step_draws in zip(reals, fakes.split([len(d.z) for d in draws]), draws):
-        _critic_step(nets, opt, real, fake, step_draws.eps, config, log)
+        _critic_step(nets, opt, real, fake, step_draws, config, log)
 
 
 def _mean_weight(tensors: list[Tensor]) -> Tensor:

@@ -18,10 +18,11 @@ from danogan_sk import DAnoGANDetector
 
 #: Several generator updates, the bandit and both phases, at a batch every share divides;
 #: with 4 generators and 8 rows a share, some generator is missing from some share.
-#: The phase-1 reconstruction term is on, so that its routed gradients are averaged too.
+#: The phase-1 reconstruction term is on, so that its routed gradients are averaged too, and the
+#: critic's augmentation, so that each process moves its share of the images as one process would.
 PARAMS = dict(n_generators=4, latent_dim=3, n_epochs=2, xzx_epochs=1, batch_size=16, n_critic=2,
               base_channels=4, max_channels=8, memory_bank_size=0, neighbor_weight=0.0, device="cpu",
-              reconstruction_weight=1.0, random_state=0)
+              reconstruction_weight=1.0, augment_shift=2, random_state=0)
 
 
 def data() -> np.ndarray:
