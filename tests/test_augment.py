@@ -77,11 +77,14 @@ def test_a_step_draws_moves_last_and_only_for_images(shape, moved):
     assert _critic_view(real, plain.real_moves) is real
 
 
+def _detector(**params):
+    return DAnoGANDetector(**{**dict(n_generators=2, latent_dim=3, n_epochs=2, xzx_epochs=1,
+                                     batch_size=16, base_channels=4, max_channels=8,
+                                     random_state=0), **params})
+
+
 def _fit(X, **params):
-    detector = DAnoGANDetector(n_generators=2, latent_dim=3, n_epochs=2, xzx_epochs=1,
-                               batch_size=16, base_channels=4, max_channels=8, random_state=0,
-                               **params)
-    return detector.fit(X)
+    return _detector(**params).fit(X)
 
 
 def test_augmentation_changes_an_image_fit_repeatably_and_leaves_tabular_fits_alone():
@@ -96,3 +99,18 @@ def test_augmentation_changes_an_image_fit_repeatably_and_leaves_tabular_fits_al
     rows = rng.random((48, 6)).astype(np.float32)
     np.testing.assert_array_equal(_fit(rows).score_samples(rows),
                                   _fit(rows, augment_shift=2).score_samples(rows))
+
+
+def test_a_continued_fit_draws_the_moves_a_straight_fit_draws():
+    # The moves come from the run's random generator, whose state warm_start continues from.
+    images = np.random.default_rng(1).random((48, 1, 12, 12)).astype(np.float32)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # equal results need the same order of float reductions
+    try:
+        straight = _fit(images, augment_shift=2, n_epochs=3)
+        continued = _detector(augment_shift=2, warm_start=True)
+        continued.fit(images).set_params(n_epochs=3).fit(images)
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_allclose(continued.score_samples(images), straight.score_samples(images),
+                               rtol=1e-5, atol=1e-7)
