@@ -168,10 +168,12 @@ class _StepDraws:
     fake_moves: Tensor | None = None
 
 
-def _critic_view(images: Tensor, moves: Tensor | None) -> Tensor:
+def _critic_view(images: Tensor, moves: Tensor | None, config: TrainingConfig) -> Tensor:
     """``images`` as the critic sees them: moved by ``moves``, if any. The uncovered border
     takes -1, the low end of the [-1, 1] scale, as ``neighbor_shift``'s moved queries do."""
-    return images if moves is None else translated(images, moves, fill=-1.0)
+    if moves is None:
+        return images
+    return translated(images, moves, fill=-1.0, max_shift=config.augment_shift)
 
 
 def _draw_step(
@@ -204,7 +206,8 @@ def _critic_step(
 ) -> Tensor:
     """One critic update on ``real`` and (detached) ``fake``, each moved by the step's
     moves when ``augment_shift`` is set; returns ``D_i`` of the real batch the critic saw."""
-    real, fake = _critic_view(real, draws.real_moves), _critic_view(fake.detach(), draws.fake_moves)
+    real = _critic_view(real, draws.real_moves, config)
+    fake = _critic_view(fake.detach(), draws.fake_moves, config)
     loss_d, wasserstein, penalty, real_features = critic_loss(
         nets.critic, real, fake, config.gp_weight, eps=draws.eps
     )
@@ -277,7 +280,7 @@ def _update_step(
     # Generators and classifier share one forward through the updated critic (on the
     # fakes moved as in the critic step: the generators learn through the move).
     # The classifier sees the whole batch's features (its BatchNorm statistics).
-    value_fake, features_fake = nets.critic(_critic_view(fake, draws.fake_moves))
+    value_fake, features_fake = nets.critic(_critic_view(fake, draws.fake_moves, config))
     cross_entropy = classifier_loss(nets.classifier(ddp.gather_rows(features_fake)), all_clusters)
     loss_g = generator_loss(value_fake, cross_entropy, config.classifier_weight)
     gen_params = list(nets.generators.parameters())

@@ -28,6 +28,8 @@ def test_each_image_moves_by_its_own_move_and_the_input_is_left_alone():
     before = x.clone()
     moves = torch.tensor([[0, 0], [1, 1], [-2, 0], [0, 3], [7, -7]])
     out = translated(x, moves, fill=0.5)
+    # a bound larger than every move gives the same images
+    torch.testing.assert_close(translated(x, moves, fill=0.5, max_shift=9), out, rtol=0, atol=0)
     for image, move, moved in zip(x, moves.tolist(), out):
         torch.testing.assert_close(moved, shifted_images(image, *move, fill=0.5), rtol=0, atol=0)
     assert torch.equal(x, before)
@@ -70,11 +72,12 @@ def test_a_step_draws_moves_last_and_only_for_images(shape, moved):
         assert augmented.real_moves.shape == augmented.fake_moves.shape == (6, 2)
         assert augmented.real_moves.abs().max() <= 2
         assert not torch.equal(augmented.real_moves, augmented.fake_moves)
-        torch.testing.assert_close(_critic_view(real + 1, augmented.real_moves),
+        config = TrainingConfig(augment_shift=2)
+        torch.testing.assert_close(_critic_view(real + 1, augmented.real_moves, config),
                                    translated(real + 1, augmented.real_moves, fill=-1.0))
     else:
         assert augmented.real_moves is None
-    assert _critic_view(real, plain.real_moves) is real
+    assert _critic_view(real, plain.real_moves, TrainingConfig()) is real
 
 
 def _detector(**params):
