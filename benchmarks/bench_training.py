@@ -69,7 +69,7 @@ class LibraryCriticSteps:
     def __call__(self, batches: list[torch.Tensor]) -> None:
         log = _EpochLog()
         for real in batches:
-            _critic_step(self.cycle.nets, self.cycle.opt, real, self.fake, self.draws, self.cycle.config, log)
+            _critic_step(self.cycle.nets, self.cycle.opt, real, self.fake, self.draws.eps, self.cycle.config, log)
         log.means()
 
 

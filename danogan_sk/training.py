@@ -200,16 +200,14 @@ def _critic_step(
     opt: _Optimizers,
     real: Tensor,
     fake: Tensor,
-    draws: _StepDraws,
+    eps: Tensor,
     config: TrainingConfig,
     log: _EpochLog,
 ) -> Tensor:
-    """One critic update on ``real`` and (detached) ``fake``, each moved by the step's
-    moves when ``augment_shift`` is set; returns ``D_i`` of the real batch the critic saw."""
-    real = _critic_view(real, draws.real_moves, config)
-    fake = _critic_view(fake.detach(), draws.fake_moves, config)
+    """One critic update on ``real`` and (detached) ``fake``, as the critic sees them
+    (:func:`_critic_view`); returns ``D_i(real)``."""
     loss_d, wasserstein, penalty, real_features = critic_loss(
-        nets.critic, real, fake, config.gp_weight, eps=draws.eps
+        nets.critic, real, fake.detach(), config.gp_weight, eps=eps
     )
     opt.critic.zero_grad(set_to_none=True)
     loss_d.backward()
@@ -275,12 +273,15 @@ def _update_step(
     all_clusters = draws.cluster
     real, draws = ddp.shard(real), _shard_draws(draws)
     fake = nets.generate(draws.z, draws.cluster)
-    real_features = _critic_step(nets, opt, real, fake, draws, config, log)
+    # The critic sees the fakes moved once: its step reads them detached, the generators'
+    # update through the move. The encoders learn to invert the fakes as drawn.
+    seen_fake = _critic_view(fake, draws.fake_moves, config)
+    real_features = _critic_step(
+        nets, opt, _critic_view(real, draws.real_moves, config), seen_fake, draws.eps, config, log)
 
-    # Generators and classifier share one forward through the updated critic (on the
-    # fakes moved as in the critic step: the generators learn through the move).
+    # Generators and classifier share one forward through the updated critic.
     # The classifier sees the whole batch's features (its BatchNorm statistics).
-    value_fake, features_fake = nets.critic(_critic_view(fake, draws.fake_moves, config))
+    value_fake, features_fake = nets.critic(seen_fake)
     cross_entropy = classifier_loss(nets.classifier(ddp.gather_rows(features_fake)), all_clusters)
     loss_g = generator_loss(value_fake, cross_entropy, config.classifier_weight)
     gen_params = list(nets.generators.parameters())
@@ -345,7 +346,9 @@ def _phase1_steps(
     with torch.no_grad():
         fakes = nets.generate(torch.cat([d.z for d in draws]), torch.cat([d.cluster for d in draws]))
     for real, fake, step_draws in zip(reals, fakes.split([len(d.z) for d in draws]), draws):
-        _critic_step(nets, opt, real, fake, step_draws, config, log)
+        real = _critic_view(real, step_draws.real_moves, config)
+        fake = _critic_view(fake, step_draws.fake_moves, config)
+        _critic_step(nets, opt, real, fake, step_draws.eps, config, log)
 
 
 def _mean_weight(tensors: list[Tensor]) -> Tensor:

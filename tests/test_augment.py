@@ -117,3 +117,27 @@ def test_a_continued_fit_draws_the_moves_a_straight_fit_draws():
         torch.set_num_threads(threads)
     np.testing.assert_allclose(continued.score_samples(images), straight.score_samples(images),
                                rtol=1e-5, atol=1e-7)
+
+
+def test_the_encoders_learn_to_invert_the_fakes_as_drawn_not_as_moved(monkeypatch):
+    import danogan_sk.training as training
+    from danogan_sk.nn import DAnoGANNetworks
+
+    moved, encoded = [], []
+    translate, encode = training.translated, DAnoGANNetworks.encode
+
+    def recording_translated(*args, **kwargs):
+        out = translate(*args, **kwargs)
+        moved.append(out)  # kept alive, so that no later tensor reuses its memory
+        return out
+
+    def recording_encode(self, x, *args, **kwargs):
+        encoded.append(x)
+        return encode(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(training, "translated", recording_translated)
+    monkeypatch.setattr(DAnoGANNetworks, "encode", recording_encode)
+    images = np.random.default_rng(2).random((32, 1, 12, 12)).astype(np.float32)
+    _fit(images, augment_shift=2, xzx_epochs=0, n_critic=1)
+    assert moved and encoded  # the critic saw moved images, and the encoders trained
+    assert not {x.data_ptr() for x in encoded} & {x.data_ptr() for x in moved}
