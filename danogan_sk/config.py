@@ -60,6 +60,7 @@ class NetworkConfig:
     latent_dim: int = _param(30, _at_least(1))
     base_channels: int = _param(32, _at_least(1))
     max_channels: int = _param(256, _at_least(1))
+    shared_trunk: bool = _param(False, "boolean")
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,7 @@ THESIS_PARAMS: dict = {
     "entropy_decay": 0.999,
     "base_channels": 32,
     "max_channels": 256,
+    "shared_trunk": False,
     "alpha": 0.9,
     "critic_weight": 0.0,
     "neighbor_weight": 0.0,
@@ -188,6 +189,12 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         (hidden width / 4 for feature vectors).
     max_channels : int, default=256
         Cap on the channels of any convolution.
+    shared_trunk : bool, default=False
+        The generators share every layer but their input layer, and the
+        encoders every layer but their output layer, as MGAN's generators
+        do (not in the thesis, where each pair has its own weights): every
+        sample trains the shared layers, whichever cluster it belongs to.
+        False trains as the thesis does.
     alpha : float in [0, 1], default=0.0
         Weight of the KL term against the reconstruction error (thesis eq.
         5.1; the thesis uses 0.9). Acts at scoring time:

@@ -77,6 +77,10 @@ class NetworkSpec:
         feature vectors, the hidden width is ``4 * base_channels``.
     max_channels : int
         Upper bound on the channels of any convolution.
+    shared_trunk : bool
+        Whether the generators share every layer but their input layer, and
+        the encoders every layer but their output layer (see
+        :func:`share_trunk`). ``False``: each has its own weights (thesis).
     """
 
     input_shape: tuple[int, ...]
@@ -84,6 +88,7 @@ class NetworkSpec:
     latent_dim: int
     base_channels: int = 32
     max_channels: int = 256
+    shared_trunk: bool = False
 
     @property
     def is_image(self) -> bool:
@@ -120,6 +125,9 @@ class ConvGenerator(nn.Module):
     The last stage crops the upsampled map to the image size before its
     convolution (the thesis crops 32x32 to 28x28 the same way) and ends in tanh.
     """
+
+    #: The layers :func:`share_trunk` shares: all but the dense input layer.
+    trunk = ("convs",)
 
     def __init__(self, spec: NetworkSpec) -> None:
         super().__init__()
@@ -359,6 +367,9 @@ class ConvEncoder(nn.Module):
     first zero-padded, centred, to the smallest side that keeps one pixel.
     """
 
+    #: The layers :func:`share_trunk` shares: all but the dense output layer.
+    trunk = ("features",)
+
     def __init__(self, spec: NetworkSpec) -> None:
         super().__init__()
         n_channels, height, width = spec.input_shape
@@ -520,6 +531,9 @@ def _mlp(sizes: Sequence[int], activation: nn.Module) -> list[nn.Module]:
 class DenseGenerator(nn.Module):
     """``z -> feature vector`` for tabular data: two SELU hidden layers, tanh out."""
 
+    #: The layers :func:`share_trunk` shares: all but the input layer.
+    trunk = ("net.2", "net.4")
+
     def __init__(self, spec: NetworkSpec) -> None:
         super().__init__()
         width = 4 * spec.base_channels
@@ -535,6 +549,9 @@ class DenseGenerator(nn.Module):
 
 class DenseEncoder(nn.Module):
     """``feature vector -> z`` for tabular data: two SELU hidden layers, tanh out."""
+
+    #: The layers :func:`share_trunk` shares: all but the output layer.
+    trunk = ("net.0", "net.2")
 
     def __init__(self, spec: NetworkSpec) -> None:
         super().__init__()
@@ -723,6 +740,9 @@ class DAnoGANNetworks(nn.Module):
             )
         self.generators = nn.ModuleList(generator(spec) for _ in range(spec.n_generators))
         self.encoders = nn.ModuleList(encoder(spec) for _ in range(spec.n_generators))
+        if spec.shared_trunk:
+            share_trunk(self.generators)
+            share_trunk(self.encoders)
         self.critic = critic(spec)
         self.classifier = classifier(spec)
         # The thesis starts every bandit logit at 1.0: a uniform prior.
@@ -750,6 +770,31 @@ class DAnoGANNetworks(nn.Module):
         cluster = logits.argmax(dim=1)
         latent = self.encode(x, cluster)
         return Reconstruction(features, logits, cluster, latent, self.generate(latent, cluster))
+
+
+def share_trunk(networks: Sequence[nn.Module]) -> None:
+    """Give every network the first one's trunk: the layers its class names in ``trunk``.
+
+    As in MGAN (Hoang et al., 2018), the networks keep their own layer at
+    the latent side (the generators' input layer, the encoders' output
+    layer) and share the rest, so every sample, whichever cluster it is
+    routed to, trains the shared layers. The shared layers are the same
+    module objects: ``parameters()`` lists them once, and the state dict
+    under every network's name.
+
+    Examples
+    --------
+    >>> gens = nn.ModuleList(DenseGenerator(NetworkSpec((3,), 2, 2)) for _ in range(2))
+    >>> share_trunk(gens)
+    >>> gens[0].net[2] is gens[1].net[2], gens[0].net[0] is gens[1].net[0]
+    (True, False)
+    """
+    first = networks[0]
+    for name in type(first).trunk:
+        parent_name, _, child = name.rpartition(".")
+        shared = first.get_submodule(name)
+        for network in networks[1:]:
+            setattr(network.get_submodule(parent_name), child, shared)
 
 
 def _init_module(module: nn.Module, generator: torch.Generator) -> None:

@@ -6,7 +6,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from danogan_sk.nn import NetworkSpec, build_networks, contiguous_state, n_stages, route, to_fast_layout
+from danogan_sk.nn import (
+    ROUTING_STRATEGIES,
+    NetworkSpec,
+    build_networks,
+    contiguous_state,
+    n_stages,
+    route,
+    to_fast_layout,
+)
 
 
 @pytest.mark.parametrize(
@@ -100,3 +108,51 @@ def test_fast_layout_keeps_the_function_and_the_saved_state_is_contiguous():
     # a copy: changing it leaves the networks alone
     state["critic.body.0.weight"].zero_()
     assert fast.critic.body[0].weight.abs().sum() > 0
+
+
+@pytest.mark.parametrize("shape", [(1, 16, 16), (6,)])
+def test_a_shared_trunk_shares_every_layer_but_the_latent_side_one(shape):
+    own = build_networks(NetworkSpec(shape, n_generators=3, latent_dim=4, base_channels=4), seed=0)
+    shared = build_networks(NetworkSpec(shape, 3, 4, base_channels=4, shared_trunk=True), seed=0)
+    for group in ("generators", "encoders"):
+        separate, tied = getattr(own, group), getattr(shared, group)
+        one = sum(p.numel() for p in separate[0].parameters())
+        trunk_layers = [tied[0].get_submodule(name) for name in type(tied[0]).trunk]
+        trunk = sum(p.numel() for layer in trunk_layers for p in layer.parameters())
+        assert 0 < trunk < one
+        assert sum(p.numel() for p in separate.parameters()) == 3 * one
+        assert sum(p.numel() for p in tied.parameters()) == 3 * (one - trunk) + trunk
+        # the state dict keeps every network's names, so a saved state loads either way
+        assert set(own.state_dict()) == set(shared.state_dict())
+
+    # Rows routed to generator 0 alone train the trunk generator 2 uses, not its input layer.
+    z = torch.rand(5, 4, generator=torch.Generator().manual_seed(1))
+    shared.generate(z, torch.zeros(5, dtype=torch.long)).square().sum().backward()
+    head = shared.generators[2].get_submodule("dense" if len(shape) == 3 else "net.0")
+    trunk_params = [p for name in type(shared.generators[2]).trunk
+                    for p in shared.generators[2].get_submodule(name).parameters()]
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in trunk_params)
+    assert all(p.grad is None for p in head.parameters())
+
+
+def test_a_shared_trunk_routes_alike_both_ways_and_stays_shared_when_loaded():
+    from danogan_sk.persistence import load_networks
+
+    spec = NetworkSpec((1, 8, 8), n_generators=3, latent_dim=4, base_channels=4, shared_trunk=True)
+    nets = to_fast_layout(build_networks(spec, seed=0), "cpu")
+    z = torch.rand(7, 4, generator=torch.Generator().manual_seed(2))
+    cluster = torch.tensor([2, 0, 2, 1, 0, 2, 1])
+    outputs = {}
+    for strategy in ROUTING_STRATEGIES:
+        nets.zero_grad()
+        out = route(nets.generators, z, cluster, strategy)
+        out.square().sum().backward()
+        outputs[strategy] = out.detach(), nets.generators[0].convs[0].weight.grad.clone()
+    torch.testing.assert_close(*[o[0] for o in outputs.values()])
+    torch.testing.assert_close(*[o[1] for o in outputs.values()])
+
+    loaded = load_networks(spec, contiguous_state(nets), torch.device("cpu"))
+    assert loaded.generators[0].convs is loaded.generators[1].convs
+    assert loaded.encoders[0].features is loaded.encoders[2].features
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.generate(z, cluster), nets.eval().generate(z, cluster))

@@ -89,13 +89,17 @@ def _generators_match_reference(nets, z: torch.Tensor) -> bool:
         )
 
 
-@pytest.mark.parametrize("bypass", [False, True])
-def test_every_optimizer_step_of_training_keeps_the_subpixel_cache_fresh(monkeypatch, bypass):
+@pytest.mark.parametrize("bypass, shared_trunk", [(False, False), (True, False), (False, True)])
+def test_every_optimizer_step_of_training_keeps_the_subpixel_cache_fresh(
+    monkeypatch, bypass, shared_trunk
+):
     """An epoch of phase 1 leaves generators that compute their reference function.
 
     With ``bypass``, the optimizers step as torch's plain fused Adam does,
     without the version bump: the cached sub-pixel weights then go stale,
-    which shows this check sees a step that skips ``optim.Adam.step``.
+    which shows this check sees a step that skips ``optim.Adam.step``. With
+    ``shared_trunk``, each generator caches the weights it shares with the
+    others, and every step through any of them must reach every cache.
     """
     from danogan_sk import training
     from danogan_sk.optim import in_layout_of
@@ -109,7 +113,8 @@ def test_every_optimizer_step_of_training_keeps_the_subpixel_cache_fresh(monkeyp
             return torch.optim.Adam.step(self, closure)
 
         monkeypatch.setattr(Adam, "step", plain_step)
-    spec = NetworkSpec((1, 8, 8), n_generators=2, latent_dim=3, base_channels=2, max_channels=4)
+    spec = NetworkSpec((1, 8, 8), n_generators=2, latent_dim=3, base_channels=2, max_channels=4,
+                       shared_trunk=shared_trunk)
     X = torch.rand(32, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
     run = training._Run(X, spec, TrainingConfig(n_epochs=1, batch_size=8, n_critic=2), seed=0)
     optimizers = [getattr(run.optimizers, name) for name in run.optimizers.NAMES]

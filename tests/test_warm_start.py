@@ -29,7 +29,8 @@ def _assert_same_model(a, b):
 
 
 @pytest.mark.parametrize("averaging", [{"critic_average_epochs": 1},
-                                       {"critic_average_epochs": 3, "generator_average_epochs": 3}])
+                                       {"critic_average_epochs": 3, "generator_average_epochs": 3},
+                                       {"generator_average_epochs": 3, "shared_trunk": True}])
 def test_continuing_two_epochs_to_four_equals_a_four_epoch_fit(averaging):
     # With averaged networks, the two-epoch fit averages its two epochs but keeps the
     # trained networks and their windows to continue from.
