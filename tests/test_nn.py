@@ -110,6 +110,11 @@ def test_fast_layout_keeps_the_function_and_the_saved_state_is_contiguous():
     assert fast.critic.body[0].weight.abs().sum() > 0
 
 
+def _trunk_parameters(network: nn.Module) -> list[torch.Tensor]:
+    """The parameters of the layers ``network``'s class names as its trunk."""
+    return [p for name in type(network).trunk for p in network.get_submodule(name).parameters()]
+
+
 @pytest.mark.parametrize("shape", [(1, 16, 16), (6,)])
 def test_a_shared_trunk_shares_every_layer_but_the_latent_side_one(shape):
     own = build_networks(NetworkSpec(shape, n_generators=3, latent_dim=4, base_channels=4), seed=0)
@@ -117,8 +122,7 @@ def test_a_shared_trunk_shares_every_layer_but_the_latent_side_one(shape):
     for group in ("generators", "encoders"):
         separate, tied = getattr(own, group), getattr(shared, group)
         one = sum(p.numel() for p in separate[0].parameters())
-        trunk_layers = [tied[0].get_submodule(name) for name in type(tied[0]).trunk]
-        trunk = sum(p.numel() for layer in trunk_layers for p in layer.parameters())
+        trunk = sum(p.numel() for p in _trunk_parameters(tied[0]))
         assert 0 < trunk < one
         assert sum(p.numel() for p in separate.parameters()) == 3 * one
         assert sum(p.numel() for p in tied.parameters()) == 3 * (one - trunk) + trunk
@@ -129,8 +133,7 @@ def test_a_shared_trunk_shares_every_layer_but_the_latent_side_one(shape):
     z = torch.rand(5, 4, generator=torch.Generator().manual_seed(1))
     shared.generate(z, torch.zeros(5, dtype=torch.long)).square().sum().backward()
     head = shared.generators[2].get_submodule("dense" if len(shape) == 3 else "net.0")
-    trunk_params = [p for name in type(shared.generators[2]).trunk
-                    for p in shared.generators[2].get_submodule(name).parameters()]
+    trunk_params = _trunk_parameters(shared.generators[2])
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in trunk_params)
     assert all(p.grad is None for p in head.parameters())
 
