@@ -180,7 +180,11 @@ def _draw_step(
     nets: DAnoGANNetworks, real: Tensor, config: TrainingConfig, generator: torch.Generator
 ) -> _StepDraws:
     batch = real.shape[0]
-    cluster = torch.multinomial(nets.prior().detach(), batch, replacement=True, generator=generator)
+    # A NaN prior (a diverged bandit) would stop a CUDA multinomial with a device-side assert
+    # that leaves the process unable to use the GPU; drawn uniformly instead, the step goes on
+    # and the epoch's finite check reports the loss that diverged.
+    prior = torch.nan_to_num(nets.prior().detach(), nan=1.0)
+    cluster = torch.multinomial(prior, batch, replacement=True, generator=generator)
     z = torch.rand(batch, nets.spec.latent_dim, generator=generator, device=real.device, dtype=real.dtype)
     draws = _StepDraws(cluster, z * 2 - 1, interpolation_weights(real, generator))
     if config.augment_shift and real.dim() == 4:
@@ -515,9 +519,15 @@ class _Frozen:
             module.requires_grad_(True)
 
 
+def _checks_each_step(device: torch.device) -> bool:
+    """Whether a non-finite loss is caught at its step: on a CPU; elsewhere the check would
+    sync the host every step, and the epoch's :class:`FiniteCheck` catches it instead."""
+    return device.type == "cpu"
+
+
 def _train(run: _Run, X: Tensor, hooks: list[EpochHook]) -> None:
     """Run the remaining epochs of both phases, calling the hooks around each."""
-    check_each_step = X.device.type == "cpu"  # elsewhere a per-step check would sync the host
+    check_each_step = _checks_each_step(X.device)
     planned = {"phase 1": run.config.n_epochs, "xzx": run.config.xzx_epochs}
     stop_requested = lambda phase: any(hook.should_stop(run, phase) for hook in hooks)  # noqa: E731
     try:

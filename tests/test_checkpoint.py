@@ -112,19 +112,40 @@ def test_an_interrupted_write_leaves_the_previous_checkpoint(tmp_path, monkeypat
     assert [p.name for p in tmp_path.iterdir()] == ["state.pt"]  # no temporary left
 
 
-def test_a_non_finite_loss_stops_training_at_its_step_with_a_clear_message(data, monkeypatch):
+def _poison_critic_loss(monkeypatch, at_call: int) -> dict:
+    """Make the ``at_call``-th critic loss NaN; returns the call counter."""
     original = training.critic_loss
     calls = {"n": 0}
 
     def poisoned(*args, **kwargs):
         calls["n"] += 1
         loss, *rest = original(*args, **kwargs)
-        return (loss * np.nan if calls["n"] == 3 else loss, *rest)
+        return (loss * np.nan if calls["n"] == at_call else loss, *rest)
 
     monkeypatch.setattr(training, "critic_loss", poisoned)
+    return calls
+
+
+def test_a_non_finite_loss_stops_training_at_its_step_with_a_clear_message(data, monkeypatch):
+    calls = _poison_critic_loss(monkeypatch, at_call=3)
     with pytest.raises(FloatingPointError, match=r"phase 1, epoch 1: critic_loss = nan at step 3.*lr_critic"):
-        DAnoGANDetector(**PARAMS).fit(data)
+        DAnoGANDetector(**PARAMS, device="cpu").fit(data)  # the per-step check is the CPU's
     assert calls["n"] == 3  # stopped at once, not at the end of the epoch
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs CUDA"))])
+def test_without_a_per_step_check_a_diverged_epoch_still_ends_with_a_clear_message(data, monkeypatch, device):
+    # As on an accelerator: the NaN spreads to the bandit's prior within the epoch, and
+    # drawing clusters from it must not stop the process (on CUDA: a device-side assert
+    # that leaves the GPU unusable) before the epoch's check names the loss.
+    monkeypatch.setattr(training, "_checks_each_step", lambda device: False)
+    calls = _poison_critic_loss(monkeypatch, at_call=3)
+    with pytest.raises(FloatingPointError, match=r"phase 1, epoch 1: critic_loss = nan\. .*lr_critic"):
+        DAnoGANDetector(**PARAMS, device=device).fit(data)
+    assert calls["n"] == 4  # the epoch's four critic steps ran: caught at its end
+    if device == "cuda":
+        torch.ones(2, device=device).sum().item()  # the GPU still works
 
 
 def test_history_has_one_entry_per_epoch_even_without_generator_steps(data):
