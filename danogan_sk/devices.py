@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import warnings
+from collections.abc import Iterator
 
 import torch
 
-__all__ = ["device_for_loading", "resolve_device"]
+__all__ = ["deterministic_kernels", "device_for_loading", "resolve_device"]
 
 
 def resolve_device(device) -> torch.device:
@@ -40,3 +43,43 @@ def device_for_loading(device: str) -> torch.device:
             stacklevel=3,
         )
         return torch.device("cpu")
+
+
+#: Fits inside :func:`deterministic_kernels` now, and the cuDNN switches found by the first.
+_deterministic_users = {"count": 0, "saved": (False, False)}
+_deterministic_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def deterministic_kernels(device: torch.device | str) -> Iterator[None]:
+    """Run the block with cuDNN's deterministic algorithms when ``device`` is a CUDA GPU.
+
+    Some of cuDNN's backward convolutions add with atomics, so two fits with
+    the same ``random_state`` would round differently and, over an epoch of
+    GAN updates, drift apart. ``torch.backends.cudnn.deterministic`` and
+    ``benchmark`` are process-wide switches: they are set while any block
+    runs (fits in several threads share them) and restored, to what they were
+    before the first, when the last one ends. Elsewhere nothing changes.
+
+    Examples
+    --------
+    >>> with deterministic_kernels("cpu"):
+    ...     torch.backends.cudnn.deterministic
+    False
+    """
+    if torch.device(device).type != "cuda":
+        yield
+        return
+    cudnn = torch.backends.cudnn
+    with _deterministic_lock:
+        if _deterministic_users["count"] == 0:
+            _deterministic_users["saved"] = cudnn.deterministic, cudnn.benchmark
+            cudnn.deterministic, cudnn.benchmark = True, False
+        _deterministic_users["count"] += 1
+    try:
+        yield
+    finally:
+        with _deterministic_lock:
+            _deterministic_users["count"] -= 1
+            if _deterministic_users["count"] == 0:
+                cudnn.deterministic, cudnn.benchmark = _deterministic_users["saved"]

@@ -675,6 +675,32 @@ def _route_loop(networks: Sequence[nn.Module], inputs: Tensor, index: Tensor) ->
     return torch.cat(outputs).index_select(0, inverse)
 
 
+class _RowGather(torch.autograd.Function):
+    """``stacked.index_select(0, index)``, whose backward sums each network's rows in a
+    matrix product.
+
+    ``index_select``'s own backward adds every row's gradient into its network's
+    with ``index_add_``, which on CUDA uses atomic additions: their order, and
+    so the rounding of the sum, changes from run to run, and two fits with the
+    same ``random_state`` would drift apart. A product with the rows' one-hot
+    matrix adds in a fixed order. Its backward is itself differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, stacked: Tensor, index: Tensor) -> Tensor:
+        ctx.save_for_backward(index)
+        ctx.n_networks = stacked.shape[0]
+        return stacked.index_select(0, index)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
+        (index,) = ctx.saved_tensors
+        # Compared, not F.one_hot: its bounds check would read the index back to the host.
+        one_hot = (index[:, None] == torch.arange(ctx.n_networks, device=index.device)).to(grad.dtype)
+        summed = one_hot.T @ grad.reshape(grad.shape[0], -1)
+        return summed.reshape(ctx.n_networks, *grad.shape[1:]), None
+
+
 def _route_stacked(networks: Sequence[nn.Module], inputs: Tensor, index: Tensor) -> Tensor:
     base = networks[0]
     members = [dict(net.named_parameters()) for net in networks]
@@ -682,7 +708,7 @@ def _route_stacked(networks: Sequence[nn.Module], inputs: Tensor, index: Tensor)
     # by row gives each row its network's weights (a fixed shape, whatever
     # the cluster sizes, so nothing is read back to the host).
     params = {
-        name: torch.stack([member[name] for member in members]).index_select(0, index)
+        name: _RowGather.apply(torch.stack([member[name] for member in members]), index)
         for name in members[0]
     }
     member_buffers = [dict(net.named_buffers()) for net in networks]

@@ -32,6 +32,7 @@ from . import distributed as ddp
 from .augment import random_moves, translated
 from .checkpoint import CheckpointError, load_checkpoint, run_fingerprint
 from .config import TrainingConfig
+from .devices import deterministic_kernels
 from .hooks import (
     PHASES,
     Checkpoint,
@@ -662,7 +663,8 @@ def fit_networks(
                 )
         hooks.append(Checkpoint(path, fingerprint))  # last: it saves what the others wrote
     try:
-        _train(run, data, hooks)
+        with deterministic_kernels(data.device):
+            _train(run, data, hooks)
     except KeyboardInterrupt:
         if checkpoint is None:
             raise

@@ -9,6 +9,7 @@ import torch
 from sklearn.model_selection import GridSearchCV
 
 from danogan_sk import DAnoGANDetector
+from danogan_sk.devices import deterministic_kernels
 from danogan_sk.hooks import PHASE1_LOSSES
 
 TINY = dict(
@@ -333,6 +334,27 @@ def test_unavailable_or_invalid_device_is_a_clear_error():
         DAnoGANDetector(**TINY, device="cuda").fit(blobs())
     with pytest.raises(ValueError, match="not a torch device"):
         DAnoGANDetector(**TINY, device="gpu7").fit(blobs())
+
+
+@pytest.mark.parametrize("user_benchmark", [False, True])
+def test_cudnn_runs_deterministically_on_a_gpu_and_its_switches_are_restored_after(user_benchmark, monkeypatch):
+    cudnn = torch.backends.cudnn
+    monkeypatch.setattr(cudnn, "benchmark", user_benchmark)  # the user's setting, restored by monkeypatch too
+    monkeypatch.setattr(cudnn, "deterministic", False)
+    with deterministic_kernels("cpu"):
+        assert (cudnn.deterministic, cudnn.benchmark) == (False, user_benchmark)
+    with pytest.raises(KeyError), deterministic_kernels(torch.device("cuda", 0)):
+        assert (cudnn.deterministic, cudnn.benchmark) == (True, False)
+        raise KeyError  # restored on the way out of an error too
+    assert (cudnn.deterministic, cudnn.benchmark) == (False, user_benchmark)
+    # Overlapping blocks (fits in two threads): the switches hold until the last one ends.
+    first, second = deterministic_kernels("cuda"), deterministic_kernels("cuda")
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert (cudnn.deterministic, cudnn.benchmark) == (True, False)
+    second.__exit__(None, None, None)
+    assert (cudnn.deterministic, cudnn.benchmark) == (False, user_benchmark)
 
 
 def test_verbose_two_prints_one_line_per_epoch(capsys):

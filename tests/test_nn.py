@@ -9,6 +9,7 @@ from torch import nn
 from danogan_sk.nn import (
     ROUTING_STRATEGIES,
     NetworkSpec,
+    _RowGather,
     build_networks,
     contiguous_state,
     n_stages,
@@ -159,3 +160,19 @@ def test_a_shared_trunk_routes_alike_both_ways_and_stays_shared_when_loaded():
     assert loaded.encoders[0].features is loaded.encoders[2].features
     with torch.no_grad():
         torch.testing.assert_close(loaded.generate(z, cluster), nets.eval().generate(z, cluster))
+
+
+def test_stacked_routing_sums_each_networks_row_gradients_as_index_select_does():
+    # The stacked strategy's gather adds the rows' gradients in a matrix product (a fixed order,
+    # so CUDA fits repeat); its gradients and their gradients are index_select's.
+    gen = torch.Generator().manual_seed(0)
+    stacked = torch.randn(3, 4, 2, dtype=torch.float64, generator=gen, requires_grad=True)
+    index = torch.tensor([2, 0, 2, 2, 1, 0])
+    gather = lambda values: _RowGather.apply(values, index)  # noqa: E731
+    assert torch.autograd.gradcheck(gather, (stacked,))
+    assert torch.autograd.gradgradcheck(gather, (stacked,))
+    weights = torch.randn(6, 4, 2, dtype=torch.float64, generator=gen)
+    (ours,) = torch.autograd.grad((gather(stacked) * weights).sum(), stacked)
+    (theirs,) = torch.autograd.grad((stacked.index_select(0, index) * weights).sum(), stacked)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=1e-12)
+    torch.testing.assert_close(ours[1], weights[4], rtol=0, atol=0)  # one row: its gradient as it is
