@@ -43,7 +43,8 @@ class InputMixin:
     """Input validation, scaling and chunking of ``DAnoGANDetector``.
 
     Reads the parameter ``image_shape`` and the fitted ``image_shape_``,
-    ``data_min_``, ``data_range_``, ``device_`` and ``memory_bank_``.
+    ``data_min_``, ``data_range_``, ``device_``, ``memory_bank_`` and
+    ``networks_`` (whose routing may copy weights per row).
     """
 
     def _in_chunks(self, X, validate: bool, compute):
@@ -60,11 +61,13 @@ class InputMixin:
         row_values = int(np.prod(X.shape[1:]))
         bank = getattr(self, "memory_bank_", None)
         bank_entries = 0 if bank is None else len(bank)
+        device = torch.device(self.device_)
+        networks = getattr(self, "networks_", None)
+        routed_bytes = 0 if networks is None else networks.routed_bytes_per_row(device)
         chunk_rows = get_chunk_n_rows(
-            row_bytes=_SCORING_BYTES_PER_VALUE * row_values + _BANK_BYTES_PER_ENTRY * bank_entries,
+            row_bytes=_SCORING_BYTES_PER_VALUE * row_values + _BANK_BYTES_PER_ENTRY * bank_entries + routed_bytes,
             max_n_rows=n_samples,
         )
-        device = torch.device(self.device_)
 
         def prepare(chunk):
             if validate:

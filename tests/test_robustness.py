@@ -127,6 +127,31 @@ def test_scoring_a_memmap_reads_it_chunk_by_chunk(tmp_path, table_detector):
     np.testing.assert_allclose(chunked, table_detector.score_samples(X.astype(np.float32)), rtol=1e-5)
 
 
+def test_scoring_chunks_leave_room_for_the_weights_that_stacked_routing_copies_per_row(monkeypatch):
+    # Off the CPU every routed row gets its own copy of its encoder's and generator's weights;
+    # a chunk sized for the activations alone took several times working_memory on a GPU.
+    X = np.random.default_rng(0).random((300, 1, 10, 10))
+    det = DAnoGANDetector(**FAST, device="cpu", memory_bank_size=0, neighbor_weight=0.0).fit(X[:40])
+    chunk_rows = []
+    original = danogan_sk.inputs.in_chunks
+
+    def recording(compute, rows, size, *args, **kwargs):
+        chunk_rows.append(size)
+        return original(compute, rows, size, *args, **kwargs)
+
+    monkeypatch.setattr(danogan_sk.inputs, "in_chunks", recording)
+    with config_context(working_memory=0.25):  # MB
+        looped = det.score_samples(X)
+        det.networks_.routing = "stacked"
+        stacked = det.score_samples(X)
+    routed = det.networks_.routed_bytes_per_row(det.device_)
+    weights = [*det.networks_.encoders[0].parameters(), *det.networks_.generators[0].parameters()]
+    assert routed >= 4 * sum(w.numel() for w in weights) > 0
+    activations = danogan_sk.inputs._SCORING_BYTES_PER_VALUE * 100
+    assert chunk_rows == [int(0.25 * 2**20 // activations), int(0.25 * 2**20 // (activations + routed))]
+    np.testing.assert_allclose(stacked, looped, rtol=1e-5)
+
+
 def test_a_pickle_from_an_incompatible_version_names_both_versions(table_detector):
     state = table_detector.__getstate__()
     state["_danogan_state_format"] = 0
