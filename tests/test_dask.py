@@ -124,7 +124,7 @@ def _one_thread(function):
 
 def _tiny_fit(rows: np.ndarray) -> DAnoGANDetector:
     return DAnoGANDetector(n_generators=2, latent_dim=3, n_epochs=1, xzx_epochs=1, batch_size=16,
-                           random_state=0).fit(rows)
+                           random_state=0, device="cpu").fit(rows)
 
 
 def test_a_fitted_detector_travels_through_the_cluster_on_cpu(cluster):

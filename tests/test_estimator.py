@@ -104,10 +104,10 @@ def test_anomaly_score_from_components_is_what_score_samples_negates(fitted):
 
 def test_critic_component_is_the_negated_critic_value(fitted):
     det, X = fitted
-    network_input = torch.from_numpy(det._to_network_input(X.astype(np.float64)))
+    network_input = torch.from_numpy(det._to_network_input(X.astype(np.float64))).to(det.device_)
     with torch.no_grad():
         value, _ = det.networks_.critic(network_input)
-    np.testing.assert_allclose(det.score_components(X)["critic"], -value.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(det.score_components(X)["critic"], -value.cpu().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_contamination_moves_the_threshold_without_training(fitted):

@@ -136,8 +136,9 @@ def test_neighbor_weight_acts_at_scoring_time(images, fitted):
 def test_pickle_round_trip_keeps_the_bank(images, fitted):
     _, X_test = images
     loaded = pickle.loads(pickle.dumps(fitted))
-    assert loaded.memory_bank_.vectors.device.type == "cpu"
-    np.testing.assert_array_equal(loaded.memory_bank_.vectors.numpy(), fitted.memory_bank_.vectors.numpy())
+    assert fitted.__getstate__()["memory_bank_"].vectors.device.type == "cpu"  # pickled from the CPU
+    assert loaded.memory_bank_.vectors.device == fitted.memory_bank_.vectors.device  # back where it was
+    np.testing.assert_array_equal(loaded.memory_bank_.vectors.cpu().numpy(), fitted.memory_bank_.vectors.cpu().numpy())
     np.testing.assert_allclose(loaded.decision_function(X_test), fitted.decision_function(X_test), rtol=1e-6)
 
 
@@ -219,7 +220,7 @@ def test_shifted_images_move_and_fill():
 def test_shifted_neighbor_term_matches_brute_force(images, fitted):
     """The smallest distance over the query and its moved copies; a training row's copies skip its own row."""
     X, X_test = images
-    bank = fitted.memory_bank_.vectors.numpy()
+    bank = fitted.memory_bank_.vectors.cpu().numpy()
     assert fitted.memory_bank_.shifts == neighbor_offsets(1)
     low = float(np.min(X))  # the fill, -1 on the networks' scale
 
@@ -243,7 +244,7 @@ def test_neighbor_shift_only_lowers_the_neighbor_term(images, fitted):
     X, X_test = images
     unshifted = DAnoGANDetector(memory_bank_size=50, neighbor_shift=0, **TINY).fit(X)
     assert unshifted.memory_bank_.shifts == ()
-    np.testing.assert_array_equal(unshifted.memory_bank_.vectors.numpy(), fitted.memory_bank_.vectors.numpy())
+    np.testing.assert_array_equal(unshifted.memory_bank_.vectors.cpu().numpy(), fitted.memory_bank_.vectors.cpu().numpy())
     plain, moved = unshifted.score_components(X_test), fitted.score_components(X_test)
     np.testing.assert_array_equal(plain["critic"], moved["critic"])
     assert np.all(moved["neighbor"] <= plain["neighbor"] + 1e-6)
