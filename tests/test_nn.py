@@ -79,6 +79,18 @@ def test_route_matches_a_row_by_row_loop_and_keeps_gradients():
     assert networks[2].weight.grad is None
 
 
+@pytest.mark.parametrize("strategy", ROUTING_STRATEGIES)
+def test_a_single_network_takes_the_whole_batch_under_either_strategy(strategy):
+    gen = torch.Generator().manual_seed(0)
+    network = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))  # batch statistics: one call, all rows
+    x = torch.randn(6, 3, generator=gen)
+    torch.testing.assert_close(route([network], x, torch.zeros(6, dtype=torch.long), strategy), network(x),
+                               rtol=0, atol=0)
+    nets = build_networks(NetworkSpec((1, 8, 8), 1, 4, base_channels=4), seed=0)
+    nets.routing = strategy
+    assert nets.routed_bytes_per_row("cpu") == 0
+
+
 def test_build_networks_is_deterministic_and_leaves_global_rng_alone():
     spec = NetworkSpec((1, 28, 28), n_generators=2, latent_dim=4, base_channels=4)
     state = torch.get_rng_state()
