@@ -64,10 +64,8 @@ class InputMixin:
         device = torch.device(self.device_)
         networks = getattr(self, "networks_", None)
         routed_bytes = 0 if networks is None else networks.routed_bytes_per_row(device)
-        chunk_rows = get_chunk_n_rows(
-            row_bytes=_SCORING_BYTES_PER_VALUE * row_values + _BANK_BYTES_PER_ENTRY * bank_entries + routed_bytes,
-            max_n_rows=n_samples,
-        )
+        row_bytes = _SCORING_BYTES_PER_VALUE * row_values + _BANK_BYTES_PER_ENTRY * bank_entries
+        chunk_rows = get_chunk_n_rows(row_bytes=row_bytes + routed_bytes, max_n_rows=n_samples)
 
         def prepare(chunk):
             if validate:
