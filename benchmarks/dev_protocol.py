@@ -706,16 +706,18 @@ def main() -> None:
                              "computed from the saved fits")
     parser.add_argument("--top", type=int, default=None, help="rows of the summary (default: all)")
     parser.add_argument("--curve", nargs="+", default=None, metavar="VARIANT",
-                        help="instead of the summary, these variants' mean AUC against CPU minutes")
+                        help="instead of the summary, these variants' mean AUC against CPU minutes "
+                             "(reads --out, fits nothing)")
     parser.add_argument("--per-class", nargs="+", default=None, metavar="VARIANT",
-                        help="instead of the summary, these variants' AUC per held-out class")
+                        help="instead of the summary, these variants' AUC per held-out class "
+                             "(reads --out, fits nothing)")
     args = parser.parse_args()
     if args.classes is None:
         wheel = WHEEL_BENCHMARKS.get(args.dataset)
         args.classes = list(range(10)) if wheel is None else list(wheel.anomaly_labels)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    if not args.summary:
+    if not (args.summary or args.curve or args.per_class):  # the views read what is there
         run(args, json.loads(args.params), args.out)
     records = read_aucs(args.out, args)
     if args.curve:
