@@ -25,7 +25,11 @@ computed from them without refitting:
   critic and the pixel error at the weights of :data:`WEIGHTS`, each term
   scaled as above. ``--bank-groups`` limits which of these a run computes
   (the library's own terms always are); ``--weights`` replaces :data:`WEIGHTS`
-  with any list of (critic, neighbour) weights, computed from the saved fits.
+  with any list of (critic, neighbour) weights, computed from the saved fits;
+* ``codes`` (``--bank-groups codes``): the distance of a query's latent code
+  ``E_k(x)`` to the nearest training code of its cluster, and the entropy of
+  the classifier's cluster distribution, alone and added to the library's two
+  terms at :data:`CODE_WEIGHTS`.
 
 With ``--critic-averaging`` each fit also keeps the critic's weights at the end of
 its last ten phase-1 epochs, and the default score is computed with the critics of
@@ -125,7 +129,11 @@ SHIFT_QUERIES = {"euc k1 all query shift4": _CROSS, "euc k1 all query shift8": _
 #: Groups of banks ``--bank-groups`` chooses from; :data:`DEFAULT_BANK` and
 #: :data:`SHIFT_QUERIES` (the library's term at ``neighbor_shift`` 0, 1 and the
 #: 3 x 3 square) are always computed.
-BANK_GROUPS = ("settings", "layers", "shifts")
+BANK_GROUPS = ("settings", "layers", "shifts", "codes")
+#: Weights of the ``codes`` group's sums (:func:`code_terms`): (critic, neighbour, code term).
+CODE_WEIGHTS = ((0.25, 0.65, 0.1), (0.25, 0.5, 0.25), (0.2, 0.6, 0.2), (0.0, 0.0, 1.0))
+#: The ``codes`` group's terms: the latent code's distance and the classifier's entropy.
+CODE_TERMS = ("latent", "entropy")
 #: Critics of ``--critic-averaging``, from the weights at the end of the last phase-1 epochs:
 #: name -> how the last epochs' weights combine: ``("epoch", j)`` the weights j epochs
 #: before the last (the score's fluctuation from epoch to epoch), ``("mean", k)`` the
@@ -392,6 +400,49 @@ def averaged_critic_terms(det: DAnoGANDetector, snapshots: CriticSnapshots, X_tr
     return terms
 
 
+def _routed_codes(det: DAnoGANDetector, X) -> tuple[Tensor, Tensor, Tensor]:
+    """Latent codes ``E_k(x)``, clusters ``k`` and the classifier's entropies of ``X``."""
+    nets = det.networks_
+
+    def compute(batch):
+        logits = nets.classifier(nets.critic.features(batch))
+        cluster = logits.argmax(dim=1)
+        entropy = -(torch.softmax(logits, 1) * torch.log_softmax(logits, 1)).sum(1)
+        return nets.encode(batch, cluster).flatten(1).cpu(), cluster.cpu(), entropy.cpu()
+
+    with torch.no_grad():
+        parts = list(det._in_chunks(X, True, compute))
+    return tuple(torch.cat([p[i] for p in parts]) for i in range(3))
+
+
+def code_terms(det: DAnoGANDetector, X_train, X_eval) -> dict[str, np.ndarray]:
+    """The ``codes`` group: ``latent``, the euclidean distance of a query's latent code to
+    the nearest training code of the same cluster (each encoder has its own latent space;
+    a training image leaves out its own code, and a query whose cluster holds no training
+    image takes the largest training distance), and ``entropy``, the entropy of the
+    classifier's cluster distribution (a query no cluster claims is spread over several)."""
+    z_train, k_train, h_train = _routed_codes(det, X_train)
+    terms = {"train entropy": h_train.double().numpy()}
+    distance = {"train": torch.full((len(z_train),), float("inf"))}
+    z_eval, k_eval, h_eval = _routed_codes(det, X_eval)
+    terms["eval entropy"] = h_eval.double().numpy()
+    distance["eval"] = torch.full((len(z_eval),), float("inf"))
+    for k in k_train.unique():
+        bank = z_train[k_train == k]
+        for part, z, clusters in (("train", z_train, k_train), ("eval", z_eval, k_eval)):
+            rows = (clusters == k).nonzero()[:, 0]
+            if len(rows) == 0:
+                continue
+            d = torch.cdist(z[rows], bank)
+            if part == "train":
+                d.fill_diagonal_(float("inf"))  # rows and bank list this cluster's images alike
+            distance[part][rows] = d.min(1).values
+    largest = distance["train"][distance["train"].isfinite()].max()
+    for part, d in distance.items():
+        terms[f"{part} latent"] = torch.where(d.isfinite(), d, largest).double().numpy()
+    return terms
+
+
 def _relative_distance_terms(train: Tensor, query: Tensor) -> dict[str, np.ndarray]:
     """``D_i`` banks scored by the mean distance to 3 neighbours, and by the distance to the
     nearest bank row divided by that row's own distance to its nearest other row (a local
@@ -446,7 +497,27 @@ def variant_scores(saved, weights=WEIGHTS) -> dict[str, np.ndarray]:
             label = _label(((neighbor, "neighbor"), (critic, "critic"), (pixels, "pixel distance")))
             scores[f"{label} [{name}]"] = critic * critic_term + neighbor * neighbor_term + pixels * pixel_term
     scores.update(averaged_critic_scores(saved))
+    scores.update(code_scores(saved))
     scores["raw-pixel 1-NN"] = saved["eval 1-NN"]
+    return scores
+
+
+def code_scores(saved) -> dict[str, np.ndarray]:
+    """The ``codes`` group's terms alone and added to the library's two terms
+    (:data:`LIBRARY_BANK`) at :data:`CODE_WEIGHTS`, each term divided by its spread on
+    the training images."""
+    scores = {}
+    for code in CODE_TERMS:
+        if f"eval {code}" not in saved:
+            continue
+        parts = {part: {"critic": saved[f"{part} critic"], "neighbor": saved[f"{part} {LIBRARY_BANK}"],
+                        code: saved[f"{part} {code}"]} for part in ("train", "eval")}
+        spreads = term_spreads({"critic": parts["train"]["critic"], "neighbor": parts["train"]["neighbor"]})
+        spreads[code] = term_spreads({"neighbor": parts["train"][code]})["neighbor"]
+        for weights in CODE_WEIGHTS:
+            named = tuple(zip(weights, ("critic", "neighbor", code)))
+            label = code if weights[:2] == (0.0, 0.0) else f"{_label(named)} [{LIBRARY_BANK}]"
+            scores[label] = sum(w * parts["eval"][t] / spreads[t] for w, t in named if w > 0)
     return scores
 
 
@@ -568,6 +639,8 @@ def run(args, params: dict, out: Path) -> None:
             if "shifts" in args.bank_groups:
                 saved.update(shifted_bank_terms(moved["train"], moved["eval"][(0, 0)]))
             saved.update(shifted_query_terms(moved))
+            if "codes" in args.bank_groups:
+                saved.update(code_terms(det, X_train, X_eval))
             if args.critic_averaging:
                 saved.update(averaged_critic_terms(det, snapshots, X_train, X_eval))
             saved["eval 1-NN"] = RawPixelNN().fit(X_train).anomaly_score(X_eval)
@@ -691,7 +764,7 @@ def main() -> None:
     parser.add_argument("--bank-groups", nargs="*", default=list(BANK_GROUPS), choices=BANK_GROUPS,
                         help="which banks to compute besides the library's (DEFAULT_BANK, SHIFT_QUERIES): "
                              "the settings of BANKS, the other critic LAYER_BANKS (with EXTRA_BANKS), "
-                             "the SHIFT_BANKS; none when given alone")
+                             "the SHIFT_BANKS, the latent-code and entropy terms (codes); none when given alone")
     parser.add_argument("--critic-averaging", action="store_true",
                         help="also keep the critic's weights of the last phase-1 epochs and score with "
                              "each, their averages (AVERAGED_CRITICS) and score ensembles (CRITIC_ENSEMBLES)")
