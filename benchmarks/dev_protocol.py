@@ -131,7 +131,8 @@ SHIFT_QUERIES = {"euc k1 all query shift4": _CROSS, "euc k1 all query shift8": _
 #: 3 x 3 square) are always computed.
 BANK_GROUPS = ("settings", "layers", "shifts", "codes")
 #: Weights of the ``codes`` group's sums (:func:`code_terms`): (critic, neighbour, code term).
-CODE_WEIGHTS = ((0.25, 0.65, 0.1), (0.25, 0.5, 0.25), (0.2, 0.6, 0.2), (0.0, 0.0, 1.0))
+CODE_WEIGHTS = ((0.25, 0.65, 0.1), (0.25, 0.5, 0.25), (0.2, 0.6, 0.2), (0.25, 0.375, 0.375),
+                (0.0, 0.75, 0.25), (0.0, 0.0, 1.0))
 #: The ``codes`` group's terms: the latent code's distance and the classifier's entropy.
 CODE_TERMS = ("latent", "entropy")
 #: Critics of ``--critic-averaging``, from the weights at the end of the last phase-1 epochs:

@@ -60,6 +60,7 @@ THESIS_PARAMS: dict = {
     "alpha": 0.9,
     "critic_weight": 0.0,
     "neighbor_weight": 0.0,
+    "latent_weight": 0.0,
     "scale_terms": False,
     "critic_average_epochs": 1,
     "generator_average_epochs": 1,
@@ -82,16 +83,18 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
     generator, and per-generator encoders map samples back to the latent
     space. A query is scored by how badly its generator reconstructs it and
     how far the classifier's cluster distribution moves between query and
-    reconstruction (thesis eq. 5.1), by how unreal the critic finds it, and
-    by how far its critic features are from the nearest training samples'
-    (a memory bank)::
+    reconstruction (thesis eq. 5.1), by how unreal the critic finds it, by
+    how far its critic features are from the nearest training samples' (a
+    memory bank), and by how far its latent code is from the nearest
+    training codes of its cluster::
 
-        A(x) = (1 - c - n) * [(1 - alpha) * mse(x, x_hat) + alpha * KL(C(x) || C(x_hat))]
-               + c * (-D(x)) + n * neighbor(x)
+        A(x) = (1 - c - n - l) * [(1 - alpha) * mse(x, x_hat) + alpha * KL(C(x) || C(x_hat))]
+               + c * (-D(x)) + n * neighbor(x) + l * latent(x)
 
-    with ``c = critic_weight``, ``n = neighbor_weight`` and, when ``scale_terms`` is true, each term
-    divided by its interquartile range on the training data. The thesis's
-    score is ``critic_weight=0, neighbor_weight=0, scale_terms=False`` (see
+    with ``c = critic_weight``, ``n = neighbor_weight``, ``l = latent_weight``
+    and, when ``scale_terms`` is true, each term divided by its interquartile
+    range on the training data. The thesis's score is ``critic_weight=0,
+    neighbor_weight=0, latent_weight=0, scale_terms=False`` (see
     ``THESIS_PARAMS``).
 
     Fit on normal data only. ``score_samples`` returns ``-A(x)`` (higher is
@@ -215,6 +218,14 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         chosen on a development split of the MNIST and Fashion-MNIST
         training files (``benchmarks/dev_protocol.py``,
         ``docs/benchmarks.md``). Acts at scoring time.
+    latent_weight : float in [0, 1], default=0.0
+        Weight of the ``latent`` term: the distance of the query's latent
+        code ``E_k(x)`` to the nearest latent codes of the training samples
+        in the memory bank that the classifier routed to the same cluster
+        ``k`` (each encoder has a latent space of its own; with too few
+        such samples, to the nearest of all). ``critic_weight +
+        neighbor_weight + latent_weight <= 1``. Needs a memory bank. Acts at
+        scoring time.
     scale_terms : bool, default=True
         Divide each term by its interquartile range on the training data
         before weighting, so that ``alpha``, ``critic_weight`` and
@@ -314,6 +325,10 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
     memory_bank_ : MemoryBank or None
         Critic features of up to ``memory_bank_size`` training samples
         (:class:`danogan_sk.memory_bank.MemoryBank`), on ``device_``.
+    latent_bank_ : MemoryBank or None
+        Latent codes ``E_k(x)`` of the same training samples, grouped by
+        their cluster ``k``, on ``device_`` (``latent_dim`` float32 values
+        per sample).
     offset_ : float
         ``decision_function = score_samples - offset_``: the ``contamination``
         percentile of the training scores at the current score settings.
@@ -415,7 +430,7 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         self.device_ = str(device)
         self.networks_ = load_networks(self.network_spec_, result.state_dict, device)
         self.history_ = result.history
-        self.memory_bank_ = self._build_memory_bank(X, seed)
+        self.memory_bank_, self.latent_bank_ = self._build_memory_banks(X, seed)
         self._training_components = self._components(X, validate=False)
         self._term_spreads = term_spreads(self._training_components)
         self._offset_cache = None
@@ -436,18 +451,26 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
             )
         return state
 
-    def _check_score_settings(self, has_bank: bool) -> None:
-        """The score weights sum to at most 1, and a ``neighbor`` term has a bank to read."""
-        if self.critic_weight + self.neighbor_weight > 1.0 + 1e-9:  # rounding of e.g. 0.3 + 0.7
+    def _check_score_settings(self, has_bank: bool, has_latent_bank: bool | None = None) -> None:
+        """The score weights sum to at most 1, and the ``neighbor`` and ``latent`` terms have banks to read."""
+        total = self.critic_weight + self.neighbor_weight + self.latent_weight
+        if total > 1.0 + 1e-9:  # rounding of e.g. 0.3 + 0.7
             raise ValueError(
-                f"critic_weight + neighbor_weight must be at most 1 (the rest weighs eq. 5.1's "
-                f"terms), got {self.critic_weight} + {self.neighbor_weight}."
+                f"critic_weight + neighbor_weight + latent_weight must be at most 1 (the rest "
+                f"weighs eq. 5.1's terms), got {self.critic_weight} + {self.neighbor_weight} + "
+                f"{self.latent_weight}."
             )
-        if self.neighbor_weight and not has_bank:
+        for name in ("neighbor_weight", "latent_weight"):
+            if getattr(self, name) and not has_bank:
+                raise ValueError(
+                    f"{name}={getattr(self, name)} needs a memory bank, but "
+                    f"memory_bank_size=0 keeps none; use memory_bank_size > 0 or set {name}=0."
+                )
+        if self.latent_weight and has_bank and has_latent_bank is False:
             raise ValueError(
-                f"neighbor_weight={self.neighbor_weight} needs a memory bank, but "
-                "memory_bank_size=0 keeps none; use memory_bank_size > 0 or set "
-                "neighbor_weight=0."
+                f"latent_weight={self.latent_weight} needs the latent codes of the training "
+                "samples, which this detector, fitted by an earlier version of danogan_sk, "
+                "did not keep; refit it, or set latent_weight=0."
             )
 
     def _check_bank_size(self, n_samples: int) -> None:
@@ -460,16 +483,26 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
                 f"(memory_bank_size={self.memory_bank_size}, {n_samples} training samples)."
             )
 
-    def _build_memory_bank(self, X: np.ndarray, seed: int) -> MemoryBank | None:
-        """The critic features of ``memory_bank_size`` training samples (``None`` for 0)."""
+    def _build_memory_banks(self, X: np.ndarray, seed: int) -> tuple[MemoryBank | None, MemoryBank | None]:
+        """The critic features of ``memory_bank_size`` training samples, and their latent
+        codes grouped by cluster (``None, None`` for 0)."""
         if self.memory_bank_size == 0:
-            return None
+            return None, None
         rows = bank_rows(len(X), self.memory_bank_size, seed)
         pool, metric = self.feature_pool, self.neighbor_metric
-        compute = lambda batch: feature_vectors(self.networks_.critic.features(batch), pool, metric)  # noqa: E731
-        vectors = torch.cat(list(self._in_chunks(X[rows], False, compute)))
+
+        def compute(batch):
+            nets = self.networks_
+            features = nets.critic.features(batch)
+            cluster = nets.classifier(features).argmax(dim=1)  # as reconstruct routes, without the generators
+            latent = nets.encode(batch, cluster)
+            return feature_vectors(features, pool, metric), feature_vectors(latent, None, "euclidean"), cluster
+
+        parts = list(self._in_chunks(X[rows], False, compute))
+        vectors, latents, clusters = (torch.cat([p[i] for p in parts]) for i in range(3))
         shifts = neighbor_offsets(self.neighbor_shift) if self.image_shape_ is not None else ()
-        return MemoryBank(vectors, self.n_neighbors, metric, pool, shifts)
+        return (MemoryBank(vectors, self.n_neighbors, metric, pool, shifts),
+                MemoryBank(latents, self.n_neighbors, "euclidean", None, groups=clusters))
 
     # -------------------------------------------------------------- scoring
 
@@ -490,8 +523,10 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
             features of query and reconstruction; ``critic``: ``-D(x)``, the
             critic's value of the query negated; ``neighbor``: distance of the
             query's critic features to the nearest rows of the memory bank
-            (absent without a bank); ``cluster``: the generator each query
-            was routed to. Raw values: ``scale_terms`` does not apply here.
+            (absent without a bank); ``latent``: distance of the query's
+            latent code to the nearest training codes of its cluster (absent
+            without a bank); ``cluster``: the generator each query was
+            routed to. Raw values: ``scale_terms`` does not apply here.
 
         Examples
         --------
@@ -501,7 +536,7 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         >>> det = DAnoGANDetector(n_generators=2, n_epochs=1, xzx_epochs=0,
         ...                       random_state=0).fit(X)
         >>> sorted(det.score_components(X[:4]))
-        ['cluster', 'critic', 'feature_mse', 'kl', 'mse', 'neighbor']
+        ['cluster', 'critic', 'feature_mse', 'kl', 'latent', 'mse', 'neighbor']
         """
         check_is_fitted(self)
         return self._components(X, validate=True)
@@ -634,7 +669,8 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         # The scoring-time parameters may be changed with set_params after
         # fit, which does not validate them.
         self._validate_params()
-        self._check_score_settings(has_bank=self.memory_bank_ is not None)
+        self._check_score_settings(has_bank=self.memory_bank_ is not None,
+                                   has_latent_bank=self.latent_bank_ is not None)
         spreads = self._term_spreads if self.scale_terms else None
         return anomaly_score(
             components,
@@ -642,6 +678,7 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
             float(self.critic_weight),
             spreads,
             neighbor_weight=float(self.neighbor_weight),
+            latent_weight=float(self.latent_weight),
         )
 
     # ------------------------------------------------------------- helpers
@@ -680,7 +717,7 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
 
     def _components(self, X, validate: bool) -> dict[str, np.ndarray]:
         """Score components of ``X``, validated chunk by chunk if ``validate``."""
-        compute = lambda batch: score_components(self.networks_, batch, self.memory_bank_)  # noqa: E731
+        compute = lambda batch: score_components(self.networks_, batch, self.memory_bank_, self.latent_bank_)  # noqa: E731
         parts = list(self._in_chunks(X, validate, compute))
         out = {name: np.concatenate([p[name].cpu().numpy() for p in parts]) for name in parts[0]}
         for name in out:

@@ -106,6 +106,13 @@ class MemoryBank:
         query and its moved copies (:func:`danogan_sk.scoring.neighbor_distance`).
         The bank itself holds each training sample once. Banks saved before
         this field existed read ``()``.
+    groups : Tensor of int64, shape (size,), or None, default=None
+        A group of each bank row (the cluster a training sample was routed
+        to, for a bank of latent codes, which only codes of one encoder can
+        be compared with). A query given its group is compared with that
+        group's rows only, unless the group holds ``n_neighbors`` rows or
+        fewer besides the query itself; then with every row. ``None``: one
+        group. Banks saved before this field existed read ``None``.
 
     Examples
     --------
@@ -121,6 +128,7 @@ class MemoryBank:
     metric: str
     pool: int | None
     shifts: tuple[tuple[int, int], ...] = ()
+    groups: Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -142,9 +150,10 @@ class MemoryBank:
 
     def to(self, device: torch.device | str) -> "MemoryBank":
         """The same bank with its vectors on ``device``."""
-        return MemoryBank(self.vectors.to(device), self.n_neighbors, self.metric, self.pool, self.shifts)
+        groups = None if self.groups is None else self.groups.to(device)
+        return MemoryBank(self.vectors.to(device), self.n_neighbors, self.metric, self.pool, self.shifts, groups)
 
-    def distance(self, features: Tensor, exclude: Tensor | None = None) -> Tensor:
+    def distance(self, features: Tensor, exclude: Tensor | None = None, groups: Tensor | None = None) -> Tensor:
         """Mean distance of each query to its ``n_neighbors`` nearest bank rows.
 
         A bank row identical to the query (within float32 rounding: squared
@@ -162,14 +171,25 @@ class MemoryBank:
             the identical row: the row of the training sample a moved copy
             was made from, which the copy no longer matches exactly (see
             :meth:`distance_and_own_rows`).
+        groups : Tensor of int64, shape (n,), optional
+            The queries' groups, for a bank with :attr:`groups`: each query
+            is compared with its group's rows (see the class's ``groups``).
 
         Returns
         -------
         Tensor of shape (n,)
-        """
-        return self.neighbors(features, exclude)[0].mean(1)
 
-    def neighbors(self, features: Tensor, exclude: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        Examples
+        --------
+        >>> bank = MemoryBank(torch.tensor([[0.0], [1.0], [5.0], [6.0]]), 1, "euclidean", None,
+        ...                   groups=torch.tensor([0, 0, 1, 1]))
+        >>> bank.distance(torch.tensor([[4.0], [4.0]]), groups=torch.tensor([0, 1]))
+        tensor([3., 1.])
+        """
+        return self.neighbors(features, exclude, groups)[0].mean(1)
+
+    def neighbors(self, features: Tensor, exclude: Tensor | None = None,
+                  groups: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Distances to each query's ``n_neighbors`` nearest bank rows, and which rows they are.
 
         The query's own row (or the row ``exclude`` names) is left out as in
@@ -179,7 +199,7 @@ class MemoryBank:
         ----------
         features : Tensor of shape (n, ...)
             Critic features ``D_i`` of the queries.
-        exclude : Tensor of int64, shape (n,), optional
+        exclude, groups : Tensor of int64, shape (n,), optional
             As in :meth:`distance`.
 
         Returns
@@ -199,7 +219,7 @@ class MemoryBank:
         >>> bank.neighbors(torch.tensor([[0.0, 1.5]]), exclude=torch.tensor([2]))
         (tensor([[1.5000]]), tensor([[0]]))
         """
-        distances, rows, _ = self._search(features, exclude)
+        distances, rows, _ = self._search(features, exclude, groups)
         return distances, rows
 
     def distance_and_own_rows(self, features: Tensor) -> tuple[Tensor, Tensor]:
@@ -215,9 +235,15 @@ class MemoryBank:
         distances, _, own = self._search(features, None)
         return distances.mean(1), own
 
-    def _search(self, features: Tensor, exclude: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    def _search(self, features: Tensor, exclude: Tensor | None,
+                groups: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Distances and rows of the ``n_neighbors`` nearest rows, and the row left out as the query itself."""
         squared, query_norms = self._squared_distances(features)
+        if groups is not None and self.groups is not None:
+            same = groups[:, None] == self.groups[None, :]
+            # n_neighbors + 1 rows: the query's own row may be among them and left out.
+            enough = same.sum(1, keepdim=True) > self.n_neighbors
+            squared.masked_fill_(~(same | ~enough), torch.inf)  # in place: no second distance matrix
         if exclude is None:
             nearest, rows = torch.topk(squared, self.n_neighbors + 1, dim=1, largest=False)
             itself = nearest[:, :1] <= _SAME_SAMPLE * query_norms

@@ -15,9 +15,11 @@ __all__ = ["PicklableNetworksMixin", "load_networks"]
 STATE_FORMAT = 2
 
 _DEFAULTS = parameter_defaults()
+# The fitted memory banks, kept on the CPU in a pickle.
+_BANKS = ("memory_bank_", "latent_bank_")
 # Parameters whose default changes what a fit computes, with the value that a detector
 # saved before they existed was computed with.
-_BEFORE_ADDED = {"neighbor_shift": 0, "critic_average_epochs": 1, "reconstruction_weight": 0.0,
+_BEFORE_ADDED = {"neighbor_shift": 0, "latent_weight": 0.0, "critic_average_epochs": 1, "reconstruction_weight": 0.0,
                  "generator_average_epochs": 1, "augment_shift": 0}
 
 
@@ -29,8 +31,9 @@ class PicklableNetworksMixin:
     saved device when it exists here, else on the CPU with a warning;
     parameters added since the detector was saved take the values it was
     computed with (``neighbor_shift=0``, ``critic_average_epochs=1``,
-    ``generator_average_epochs=1``, ``reconstruction_weight=0``; the others'
-    defaults).
+    ``generator_average_epochs=1``, ``reconstruction_weight=0``,
+    ``latent_weight=0``, as such a detector kept no latent codes; the
+    others' defaults).
     """
 
     def __getstate__(self) -> dict:
@@ -39,8 +42,9 @@ class PicklableNetworksMixin:
         if isinstance(state.get("networks_"), torch.nn.Module):
             # CPU tensors only, so a model fitted on a GPU loads anywhere.
             state["networks_"] = contiguous_state(state["networks_"])
-        if state.get("memory_bank_") is not None:
-            state["memory_bank_"] = state["memory_bank_"].to("cpu")
+        for name in _BANKS:
+            if state.get(name) is not None:
+                state[name] = state[name].to("cpu")
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -58,13 +62,16 @@ class PicklableNetworksMixin:
         # its behaviour as it was: their defaults, or what it was computed with.
         for name, default in _DEFAULTS.items():
             state.setdefault(name, _BEFORE_ADDED.get(name, default))
+        if "memory_bank_" in state:  # fitted before the latent codes were kept
+            state.setdefault("latent_bank_", None)
         weights = state.get("networks_")
         if isinstance(weights, dict):
             device = device_for_loading(state["device_"])
             state["device_"] = str(device)
             state["networks_"] = load_networks(state["network_spec_"], weights, device)
-            if state.get("memory_bank_") is not None:
-                state["memory_bank_"] = state["memory_bank_"].to(device)
+            for name in _BANKS:
+                if state.get(name) is not None:
+                    state[name] = state[name].to(device)
         super().__setstate__(state)
 
 

@@ -1,12 +1,13 @@
 """Anomaly score components and their combination (thesis section 5.4, eq. 5.1).
 
 The thesis scores a query by its reconstruction error and the KL term
-(eq. 5.1). Three label-free extensions are available: the critic's value as a
+(eq. 5.1). Four label-free extensions are available: the critic's value as a
 further term (``critic_weight``), the distance to the nearest training
 samples in the critic's feature space (``neighbor_weight``, see
-:mod:`danogan_sk.memory_bank`), and dividing each term by its spread on the
-training data (``term_spreads``) so that the weights mean the same on every
-data set.
+:mod:`danogan_sk.memory_bank`), the distance of the query's latent code to
+the nearest training codes of its cluster (``latent_weight``), and dividing
+each term by its spread on the training data (``term_spreads``) so that the
+weights mean the same on every data set.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ __all__ = [
 ]
 
 #: The per-sample terms :func:`score_components` returns.
-COMPONENTS = ("mse", "kl", "feature_mse", "critic", "neighbor", "cluster")
+COMPONENTS = ("mse", "kl", "feature_mse", "critic", "neighbor", "latent", "cluster")
 #: The components :func:`anomaly_score` combines.
-SCORED_TERMS = ("mse", "kl", "critic", "neighbor")
+SCORED_TERMS = ("mse", "kl", "critic", "neighbor", "latent")
 
 
 @torch.no_grad()
@@ -45,6 +46,7 @@ def score_components(
     nets: DAnoGANNetworks,
     x: Tensor,
     bank: MemoryBank | None = None,
+    latent_bank: MemoryBank | None = None,
 ) -> dict[str, Tensor]:
     """Per-sample anomaly terms of a query batch, in eval mode.
 
@@ -57,6 +59,9 @@ def score_components(
     bank : MemoryBank or None
         Critic features of training samples; without it there is no
         ``neighbor`` term.
+    latent_bank : MemoryBank or None
+        Latent codes ``E_k(x)`` of training samples, grouped by their
+        cluster ``k``; without it there is no ``latent`` term.
 
     Returns
     -------
@@ -70,6 +75,9 @@ def score_components(
         data gets a high ``critic``; the same discrimination signal AnoGAN
         adds to its residual); ``neighbor`` (with a ``bank``): distance of
         the query's critic features to the nearest training samples';
+        ``latent`` (with a ``latent_bank``): distance of the query's latent
+        code ``E_k(x)`` to the nearest training codes of its cluster ``k``
+        (each encoder has a latent space of its own);
         ``cluster``: the cluster the query was routed to.
     """
     rec = nets.reconstruct(x)
@@ -84,6 +92,8 @@ def score_components(
     }
     if bank is not None:
         components["neighbor"] = neighbor_distance(nets, x, rec.features, bank)
+    if latent_bank is not None:
+        components["latent"] = latent_bank.distance(rec.latent, groups=rec.cluster)
     components["cluster"] = rec.cluster
     return components
 
@@ -192,13 +202,14 @@ def anomaly_score(
     critic_weight: float = 0.0,
     spreads: dict[str, float] | None = None,
     neighbor_weight: float = 0.0,
+    latent_weight: float = 0.0,
 ) -> np.ndarray:
-    """Eq. 5.1, optionally with the critic and neighbour terms and scaled terms; higher is more anomalous.
+    """Eq. 5.1, optionally with the critic, neighbour and latent terms and scaled terms; higher is more anomalous.
 
-    ``A(x) = (1 - c - n) * ((1 - alpha) * mse + alpha * KL) + c * critic + n * neighbor``
-    with ``c = critic_weight`` and ``n = neighbor_weight`` (``c + n <= 1``, as
-    the estimator checks);
-    ``c = n = 0`` and no ``spreads`` is the thesis's eq. 5.1 exactly. With
+    ``A(x) = (1 - c - n - l) * ((1 - alpha) * mse + alpha * KL) + c * critic + n * neighbor + l * latent``
+    with ``c = critic_weight``, ``n = neighbor_weight`` and ``l = latent_weight``
+    (``c + n + l <= 1``, as the estimator checks);
+    ``c = n = l = 0`` and no ``spreads`` is the thesis's eq. 5.1 exactly. With
     ``spreads`` every term is first divided by its spread (see
     :func:`term_spreads`). A term whose weight is 0 is not read.
 
@@ -214,11 +225,13 @@ def anomaly_score(
     array([0.5, 1.5])
     """
     alpha = float(alpha)
+    rest = 1.0 - critic_weight - neighbor_weight - latent_weight
     weights = {
-        "mse": (1.0 - critic_weight - neighbor_weight) * (1.0 - alpha),
-        "kl": (1.0 - critic_weight - neighbor_weight) * alpha,
+        "mse": rest * (1.0 - alpha),
+        "kl": rest * alpha,
         "critic": critic_weight,
         "neighbor": neighbor_weight,
+        "latent": latent_weight,
     }
     weights = {name: w for name, w in weights.items() if w > 0}
     missing = sorted(set(weights) - set(components))

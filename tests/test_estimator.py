@@ -130,8 +130,8 @@ def test_scoring_time_parameters_are_validated(fitted):
 def test_score_components_are_finite_and_consistent(fitted):
     det, X = fitted
     components = det.score_components(X)
-    assert set(components) == {"mse", "kl", "feature_mse", "critic", "neighbor", "cluster"}
-    for name in ("mse", "kl", "feature_mse"):
+    assert set(components) == {"mse", "kl", "feature_mse", "critic", "neighbor", "latent", "cluster"}
+    for name in ("mse", "kl", "feature_mse", "latent"):
         assert components[name].shape == (len(X),)
         assert np.all(np.isfinite(components[name]))
         assert np.all(components[name] >= -1e-6)

@@ -28,8 +28,8 @@ COMMON = dict(
     critic_average_epochs=1, random_state=0,
 )
 SCORE_SETTINGS = {
-    "default": dict(alpha=0.0, critic_weight=0.5, neighbor_weight=0.25, scale_terms=True),
-    "thesis": dict(alpha=0.9, critic_weight=0.0, neighbor_weight=0.0, scale_terms=False),
+    "default": dict(alpha=0.0, critic_weight=0.5, neighbor_weight=0.25, latent_weight=0.0, scale_terms=True),
+    "thesis": dict(alpha=0.9, critic_weight=0.0, neighbor_weight=0.0, latent_weight=0.0, scale_terms=False),
 }
 
 PINNED = {
