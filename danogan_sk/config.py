@@ -107,8 +107,8 @@ class ScoreConfig:
 
     alpha: float = _param(0.0, _UNIT)
     critic_weight: float = _param(0.25, _UNIT)
-    neighbor_weight: float = _param(0.75, _UNIT)
-    latent_weight: float = _param(0.0, _UNIT)
+    neighbor_weight: float = _param(0.65, _UNIT)
+    latent_weight: float = _param(0.1, _UNIT)
     scale_terms: bool = _param(True, "boolean")
     contamination: float = _param(0.1, Interval(Real, 0, 0.5, closed="right"))
 

@@ -208,24 +208,23 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         query gets a low ``D(x)``; this catches anomalies that reconstruct
         well (thin, low-ink shapes) where the reconstruction error fails.
         0 gives the thesis's score. Acts at scoring time.
-    neighbor_weight : float in [0, 1], default=0.75
+    neighbor_weight : float in [0, 1], default=0.65
         Weight of the ``neighbor`` term: the distance of the query's critic
         features ``D_i`` to the nearest training samples' in the memory bank
-        (``critic_weight + neighbor_weight <= 1``; eq. 5.1's terms get the
-        rest). A query unlike every training sample is far from all of them
-        even when its generator reconstructs it well. The defaults (0.25
-        critic, 0.75 neighbour, nothing left for eq. 5.1's terms) were
-        chosen on a development split of the MNIST and Fashion-MNIST
-        training files (``benchmarks/dev_protocol.py``,
-        ``docs/benchmarks.md``). Acts at scoring time.
-    latent_weight : float in [0, 1], default=0.0
+        (``critic_weight + neighbor_weight + latent_weight <= 1``; eq. 5.1's
+        terms get the rest). A query unlike every training sample is far
+        from all of them even when its generator reconstructs it well. Acts
+        at scoring time.
+    latent_weight : float in [0, 1], default=0.1
         Weight of the ``latent`` term: the distance of the query's latent
         code ``E_k(x)`` to the nearest latent codes of the training samples
         in the memory bank that the classifier routed to the same cluster
         ``k`` (each encoder has a latent space of its own; with too few
-        such samples, to the nearest of all). ``critic_weight +
-        neighbor_weight + latent_weight <= 1``. Needs a memory bank. Acts at
-        scoring time.
+        such samples, to the nearest of all). Needs a memory bank. The
+        defaults (0.25 critic, 0.65 neighbour, 0.1 latent, nothing left for
+        eq. 5.1's terms) were chosen on a development split of the MNIST
+        and Fashion-MNIST training files (``benchmarks/dev_protocol.py``,
+        ``docs/benchmarks.md``). Acts at scoring time.
     scale_terms : bool, default=True
         Divide each term by its interquartile range on the training data
         before weighting, so that ``alpha``, ``critic_weight`` and
@@ -236,7 +235,7 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         random subset when there are more), bounding the fitted detector's
         size: ``memory_bank_size * memory_bank_.dim`` float32 values (63 MB
         at 28x28, whose ``D_i`` has 3,136 values; 164 MB at 64x64). 0 keeps
-        no bank (then ``neighbor_weight`` must be 0). Set at ``fit``.
+        no bank (then ``neighbor_weight`` and ``latent_weight`` must be 0). Set at ``fit``.
     n_neighbors : int, default=1
         The ``neighbor`` term is the mean distance to this many nearest bank
         rows. A training sample is never its own neighbour, so the training
@@ -564,7 +563,8 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         >>> scores = det.score_samples(X[:4])
         >>> scores.shape
         (4,)
-        >>> _ = det.set_params(critic_weight=0.0, neighbor_weight=0.0, scale_terms=False)  # eq. 5.1
+        >>> _ = det.set_params(critic_weight=0.0, neighbor_weight=0.0, latent_weight=0.0,
+        ...                    scale_terms=False)  # eq. 5.1
         >>> bool(np.all(det.score_samples(X[:4]) <= 0))  # -A(x), and eq. 5.1 is >= 0
         True
         """

@@ -257,6 +257,12 @@ class MemoryBank:
             squared.scatter_(1, rows, left_out)
             kept, kept_rows = torch.topk(squared, self.n_neighbors, dim=1, largest=False)
             own = exclude
+        # The expansion |q|^2 + |b|^2 - 2 q.b loses the digits of a distance much smaller than
+        # the norms (close latent codes), and its rounding depends on the batch: the chosen
+        # rows' distances are computed again from the differences.
+        queries = feature_vectors(features, self.pool, self.metric)
+        exact = (queries[:, None, :] - self.vectors[kept_rows]).pow(2).sum(2)
+        kept = torch.where(torch.isfinite(kept), exact, kept)
         # Unit vectors for "cosine": 1 - cos(q, b) = |q - b|^2 / 2.
         distances = kept / 2.0 if self.metric == "cosine" else kept.sqrt()
         return distances, kept_rows, own

@@ -60,7 +60,7 @@ print(f"predicted outliers: {np.mean(pipe.predict(X_test) == -1):.0%} of the tes
 
 # The score settings act at scoring time: no refit. The thesis's eq. 5.1:
 pipe.set_params(danogan__alpha=0.9, danogan__critic_weight=0.0, danogan__neighbor_weight=0.0,
-               danogan__scale_terms=False)
+               danogan__latent_weight=0.0, danogan__scale_terms=False)
 print(f"ROC AUC with the thesis's eq. 5.1 (alpha=0.9): "
       f"{roc_auc_score(y_test, pipe.score_samples(X_test)):.3f}")
 

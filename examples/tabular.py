@@ -8,7 +8,7 @@ encoders and critic). Each feature is mapped from its training range to
 The data: 569 tumours described by 30 features, 357 benign and 212
 malignant. The benign ones are normal and train the detector; a validation
 set of benign and malignant tumours picks the score weights ``alpha``,
-``critic_weight`` and ``neighbor_weight`` (on this data the classifier's KL term carries little
+``critic_weight``, ``neighbor_weight`` and ``latent_weight`` (on this data the classifier's KL term carries little
 signal, and ``alpha=0.9``, the thesis's value for images, is a poor
 choice); a separate test set reports the result. Scikit-learn's ``IsolationForest`` and
 ``LocalOutlierFactor`` run on the same split for comparison. Run with ``DANOGAN_FAST=1`` for a seconds-long smoke run.
@@ -50,17 +50,21 @@ detector = DAnoGANDetector(
     random_state=0,
 ).fit(X_train)
 
-# alpha (KL term against pixel error), critic_weight (critic term) and
-# neighbor_weight (memory-bank distance) act at scoring time: try a grid on
-# the validation set (no refit), keep the best, and report it on the test set.
-print("alpha  critic_weight  neighbor_weight  validation ROC AUC")
+# alpha (KL term against pixel error), critic_weight (critic term),
+# neighbor_weight (memory-bank distance) and latent_weight (latent-code
+# distance) act at scoring time: try a grid on the validation set (no refit),
+# keep the best, and report it on the test set.
+print("alpha  critic_weight  neighbor_weight  latent_weight  validation ROC AUC")
 validation_auc = {}
-for critic_weight, neighbor_weight in ((0.0, 0.0), (0.5, 0.0), (1.0, 0.0), (0.25, 0.75), (0.0, 1.0)):
+for critic_weight, neighbor_weight, latent_weight in (
+    (0.0, 0.0, 0.0), (0.5, 0.0, 0.0), (1.0, 0.0, 0.0), (0.25, 0.75, 0.0), (0.25, 0.65, 0.1), (0.0, 1.0, 0.0)
+):
     for alpha in (0.0, 0.5, 0.9):
-        settings = dict(alpha=alpha, critic_weight=critic_weight, neighbor_weight=neighbor_weight)
+        settings = dict(alpha=alpha, critic_weight=critic_weight, neighbor_weight=neighbor_weight,
+                        latent_weight=latent_weight)
         detector.set_params(**settings)
         validation_auc[tuple(settings.items())] = roc_auc_score(y_val, detector.score_samples(X_val))
-        print(f"{alpha:<6} {critic_weight:<14} {neighbor_weight:<16} "
+        print(f"{alpha:<6} {critic_weight:<14} {neighbor_weight:<16} {latent_weight:<14} "
               f"{validation_auc[tuple(settings.items())]:.3f}")
 best = dict(max(validation_auc, key=validation_auc.get))
 detector.set_params(**best)

@@ -21,7 +21,8 @@ from danogan_sk import DAnoGANDetector
 #: The phase-1 reconstruction term is on, so that its routed gradients are averaged too, and the
 #: critic's augmentation, so that each process moves its share of the images as one process would.
 PARAMS = dict(n_generators=4, latent_dim=3, n_epochs=2, xzx_epochs=1, batch_size=16, n_critic=2,
-              base_channels=4, max_channels=8, memory_bank_size=0, neighbor_weight=0.0, device="cpu",
+              base_channels=4, max_channels=8, memory_bank_size=0, neighbor_weight=0.0, latent_weight=0.0,
+              device="cpu",
               reconstruction_weight=1.0, augment_shift=2, random_state=0)
 
 

@@ -41,14 +41,14 @@ def fitted():
 
 
 SCORE_DEFAULTS = {name: DAnoGANDetector().get_params()[name]
-                  for name in ("alpha", "critic_weight", "neighbor_weight", "scale_terms")}
+                  for name in ("alpha", "critic_weight", "neighbor_weight", "latent_weight", "scale_terms")}
 
 
 def test_alpha_changes_scores_without_training(fitted):
     det, X = fitted
     weights = {k: v.clone() for k, v in det.networks_.state_dict().items()}
     components = det.score_components(X)
-    det.set_params(alpha=0.0, critic_weight=0.0, neighbor_weight=0.0, scale_terms=False)
+    det.set_params(alpha=0.0, critic_weight=0.0, neighbor_weight=0.0, latent_weight=0.0, scale_terms=False)
     np.testing.assert_allclose(det.score_samples(X), -components["mse"])
     det.set_params(alpha=1.0)
     np.testing.assert_allclose(det.score_samples(X), -components["kl"])
@@ -70,7 +70,7 @@ def test_critic_weight_and_term_scaling_act_at_scoring_time(fitted):
     train = det.score_components(X)  # the fixture scores its own training data
     query = X[:10] + 1.0
     components = det.score_components(query)
-    det.set_params(alpha=0.0, critic_weight=1.0, neighbor_weight=0.0, scale_terms=False)
+    det.set_params(alpha=0.0, critic_weight=1.0, neighbor_weight=0.0, latent_weight=0.0, scale_terms=False)
     np.testing.assert_allclose(det.score_samples(query), -components["critic"])
     det.set_params(alpha=0.0, critic_weight=0.0, scale_terms=True)
     np.testing.assert_allclose(det.score_samples(query), -components["mse"] / iqr(train["mse"]))
@@ -78,11 +78,12 @@ def test_critic_weight_and_term_scaling_act_at_scoring_time(fitted):
     expected = 0.5 * components["mse"] / iqr(train["mse"]) + 0.5 * components["critic"] / iqr(train["critic"])
     np.testing.assert_allclose(det.score_samples(query), -expected)
     det.set_params(**SCORE_DEFAULTS)
-    c, n = SCORE_DEFAULTS["critic_weight"], SCORE_DEFAULTS["neighbor_weight"]
+    c, n, l = (SCORE_DEFAULTS[name] for name in ("critic_weight", "neighbor_weight", "latent_weight"))
     expected = (
-        (1 - c - n) * components["mse"] / iqr(train["mse"])
+        (1 - c - n - l) * components["mse"] / iqr(train["mse"])
         + c * components["critic"] / iqr(train["critic"])
         + n * components["neighbor"] / iqr(train["neighbor"])
+        + l * components["latent"] / iqr(train["latent"])
     )
     np.testing.assert_allclose(det.score_samples(query), -expected)
     # offset_ follows the same settings: the contamination share of training samples is flagged.
@@ -92,7 +93,7 @@ def test_critic_weight_and_term_scaling_act_at_scoring_time(fitted):
 def test_anomaly_score_from_components_is_what_score_samples_negates(fitted):
     det, X = fitted
     components = det.score_components(X[:15])
-    for settings in (dict(alpha=0.9, critic_weight=0.0, neighbor_weight=0.0, scale_terms=False),
+    for settings in (dict(alpha=0.9, critic_weight=0.0, neighbor_weight=0.0, latent_weight=0.0, scale_terms=False),
                      SCORE_DEFAULTS):
         det.set_params(**settings)
         np.testing.assert_allclose(det.anomaly_score_from_components(components), -det.score_samples(X[:15]))

@@ -11,8 +11,9 @@ from danogan_sk import DAnoGANDetector
 from danogan_sk.memory_bank import MemoryBank, feature_vectors
 from danogan_sk.scoring import anomaly_score, neighbor_offsets, shifted_images, term_spreads
 
+# The neighbour term with the critic, without the latent term (tests/test_latent_term.py has that).
 TINY = dict(n_generators=2, latent_dim=3, n_epochs=1, xzx_epochs=1, base_channels=4, random_state=0,
-            neighbor_weight=0.5)
+            neighbor_weight=0.5, latent_weight=0.0)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from danogan_sk.cli import main
 WHEEL = PoolLoader("wheel", wheel_per_manifold=20)
 TINY_DANOGAN = Method("D-AnoGAN tiny", lambda seed, epochs: DAnoGANModel(
     seed, epochs, label="D-AnoGAN tiny", n_generators=2, batch_size=32, memory_bank_size=0,
-    neighbor_weight=0.0), True, "")
+    neighbor_weight=0.0, latent_weight=0.0), True, "")
 
 
 def _aucs(records: list[dict]) -> dict[tuple, float]:

@@ -131,7 +131,8 @@ def test_scoring_chunks_leave_room_for_the_weights_that_stacked_routing_copies_p
     # Off the CPU every routed row gets its own copy of its encoder's and generator's weights;
     # a chunk sized for the activations alone took several times working_memory on a GPU.
     X = np.random.default_rng(0).random((300, 1, 10, 10))
-    det = DAnoGANDetector(**FAST, device="cpu", memory_bank_size=0, neighbor_weight=0.0).fit(X[:40])
+    det = DAnoGANDetector(**FAST, device="cpu", memory_bank_size=0, neighbor_weight=0.0,
+                          latent_weight=0.0).fit(X[:40])
     chunk_rows = []
     original = danogan_sk.inputs.in_chunks
 
