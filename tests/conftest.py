@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 _DATASET_DIRS = ("mnist", "fashion-mnist")
@@ -34,3 +35,10 @@ def shared_data_home() -> Path:
         "danogan_sk.datasets.mnist.load_mnist('all') and load_fashion_mnist('all') "
         "and point DANOGAN_DATA_HOME there"
     )
+
+
+@pytest.fixture(scope="module")
+def images():
+    """Tiny training and query images for the score terms' tests: (80, 8, 8) and (30, 8, 8)."""
+    rng = np.random.default_rng(0)
+    return rng.random((80, 8, 8)), rng.random((30, 8, 8))

@@ -4,21 +4,15 @@ import pickle
 
 import numpy as np
 import pytest
-import sklearn
 import torch
 
+from _terms import assert_finite_positive_and_chunk_invariant
 from danogan_sk import DAnoGANDetector
 from danogan_sk.memory_bank import MemoryBank
 from danogan_sk.scoring import anomaly_score, term_spreads
 
 TINY = dict(n_generators=3, latent_dim=3, n_epochs=1, xzx_epochs=1, base_channels=4, random_state=0,
             critic_weight=0.25, neighbor_weight=0.5, latent_weight=0.25)
-
-
-@pytest.fixture(scope="module")
-def images():
-    rng = np.random.default_rng(0)
-    return rng.random((80, 8, 8)), rng.random((30, 8, 8))
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +88,8 @@ def test_latent_term_is_the_distance_to_codes_of_the_query_s_cluster(images, fit
 
 
 def test_latent_term_is_finite_and_chunk_invariant(images, fitted):
-    X, X_test = images
-    whole = fitted.score_components(X_test)["latent"]
-    assert np.all(np.isfinite(whole)) and np.all(whole > 0)
-    with sklearn.config_context(working_memory=0.3):
-        chunked = fitted.score_components(X_test)["latent"]
-    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-6)
+    _, X_test = images
+    assert_finite_positive_and_chunk_invariant(fitted, X_test, "latent")
     # Training rows are scored by their other rows, as unseen normal data would be.
     assert np.all(fitted._training_components["latent"] > 1e-4)
 

@@ -4,9 +4,9 @@ import pickle
 
 import numpy as np
 import pytest
-import sklearn
 import torch
 
+from _terms import assert_finite_positive_and_chunk_invariant
 from danogan_sk import DAnoGANDetector
 from danogan_sk.memory_bank import MemoryBank, feature_vectors
 from danogan_sk.scoring import anomaly_score, neighbor_offsets, shifted_images, term_spreads
@@ -14,12 +14,6 @@ from danogan_sk.scoring import anomaly_score, neighbor_offsets, shifted_images, 
 # The neighbour term with the critic, without the latent term (tests/test_latent_term.py has that).
 TINY = dict(n_generators=2, latent_dim=3, n_epochs=1, xzx_epochs=1, base_channels=4, random_state=0,
             neighbor_weight=0.5, latent_weight=0.0)
-
-
-@pytest.fixture(scope="module")
-def images():
-    rng = np.random.default_rng(0)
-    return rng.random((80, 8, 8)), rng.random((30, 8, 8))
 
 
 @pytest.fixture(scope="module")
@@ -102,12 +96,7 @@ def test_bank_is_bounded_by_its_size(images, fitted):
 
 def test_neighbor_term_is_finite_and_chunk_invariant(images, fitted):
     _, X_test = images
-    whole = fitted.score_components(X_test)["neighbor"]
-    assert np.all(np.isfinite(whole)) and np.all(whole > 0)
-    # A tiny working memory scores in chunks of a few rows.
-    with sklearn.config_context(working_memory=0.3):
-        chunked = fitted.score_components(X_test)["neighbor"]
-    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-6)
+    assert_finite_positive_and_chunk_invariant(fitted, X_test, "neighbor")
 
 
 def test_training_rows_are_scored_like_unseen_normal_data(images, fitted):
