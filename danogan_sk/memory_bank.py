@@ -238,7 +238,8 @@ class MemoryBank:
     def _search(self, features: Tensor, exclude: Tensor | None,
                 groups: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Distances and rows of the ``n_neighbors`` nearest rows, and the row left out as the query itself."""
-        squared, query_norms = self._squared_distances(features)
+        queries = feature_vectors(features, self.pool, self.metric)
+        squared, query_norms = self._squared_distances(queries)
         if groups is not None and self.groups is not None:
             same = groups[:, None] == self.groups[None, :]
             # n_neighbors + 1 rows: the query's own row may be among them and left out.
@@ -260,16 +261,15 @@ class MemoryBank:
         # The expansion |q|^2 + |b|^2 - 2 q.b loses the digits of a distance much smaller than
         # the norms (close latent codes), and its rounding depends on the batch: the chosen
         # rows' distances are computed again from the differences.
-        queries = feature_vectors(features, self.pool, self.metric)
         exact = (queries[:, None, :] - self.vectors[kept_rows]).pow(2).sum(2)
         kept = torch.where(torch.isfinite(kept), exact, kept)
         # Unit vectors for "cosine": 1 - cos(q, b) = |q - b|^2 / 2.
         distances = kept / 2.0 if self.metric == "cosine" else kept.sqrt()
         return distances, kept_rows, own
 
-    def _squared_distances(self, features: Tensor) -> tuple[Tensor, Tensor]:
-        """Squared distances of the queries' vectors to every bank row, and the queries' squared norms."""
-        queries = feature_vectors(features, self.pool, self.metric)
+    def _squared_distances(self, queries: Tensor) -> tuple[Tensor, Tensor]:
+        """Squared distances of the queries' vectors (as :func:`feature_vectors` gives them) to
+        every bank row, and the queries' squared norms."""
         query_norms = queries.pow(2).sum(1, keepdim=True)
         squared = (
             query_norms + self.vectors.pow(2).sum(1) - 2.0 * (queries @ self.vectors.T)
