@@ -406,10 +406,9 @@ def _routed_codes(det: DAnoGANDetector, X) -> tuple[Tensor, Tensor, Tensor]:
     nets = det.networks_
 
     def compute(batch):
-        logits = nets.classifier(nets.critic.features(batch))
-        cluster = logits.argmax(dim=1)
+        _, logits, cluster, latent = nets.route_and_encode(batch)
         entropy = -(torch.softmax(logits, 1) * torch.log_softmax(logits, 1)).sum(1)
-        return nets.encode(batch, cluster).flatten(1).cpu(), cluster.cpu(), entropy.cpu()
+        return latent.flatten(1).cpu(), cluster.cpu(), entropy.cpu()
 
     with torch.no_grad():
         parts = list(det._in_chunks(X, True, compute))

@@ -451,7 +451,8 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         return state
 
     def _check_score_settings(self, has_bank: bool, has_latent_bank: bool | None = None) -> None:
-        """The score weights sum to at most 1, and the ``neighbor`` and ``latent`` terms have banks to read."""
+        """The score weights sum to at most 1, and the ``neighbor`` and ``latent`` terms have
+        banks to read."""
         total = self.critic_weight + self.neighbor_weight + self.latent_weight
         if total > 1.0 + 1e-9:  # rounding of e.g. 0.3 + 0.7
             raise ValueError(
@@ -482,7 +483,9 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
                 f"(memory_bank_size={self.memory_bank_size}, {n_samples} training samples)."
             )
 
-    def _build_memory_banks(self, X: np.ndarray, seed: int) -> tuple[MemoryBank | None, MemoryBank | None]:
+    def _build_memory_banks(
+        self, X: np.ndarray, seed: int
+    ) -> tuple[MemoryBank | None, MemoryBank | None]:
         """The critic features of ``memory_bank_size`` training samples, and their latent
         codes grouped by cluster (``None, None`` for 0)."""
         if self.memory_bank_size == 0:
@@ -491,11 +494,9 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         pool, metric = self.feature_pool, self.neighbor_metric
 
         def compute(batch):
-            nets = self.networks_
-            features = nets.critic.features(batch)
-            cluster = nets.classifier(features).argmax(dim=1)  # as reconstruct routes, without the generators
-            latent = nets.encode(batch, cluster)
-            return feature_vectors(features, pool, metric), feature_vectors(latent, None, "euclidean"), cluster
+            features, _, cluster, latent = self.networks_.route_and_encode(batch)
+            vectors = feature_vectors(features, pool, metric)
+            return vectors, feature_vectors(latent, None, "euclidean"), cluster
 
         parts = list(self._in_chunks(X[rows], False, compute))
         vectors, latents, clusters = (torch.cat([p[i] for p in parts]) for i in range(3))
@@ -717,7 +718,10 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
 
     def _components(self, X, validate: bool) -> dict[str, np.ndarray]:
         """Score components of ``X``, validated chunk by chunk if ``validate``."""
-        compute = lambda batch: score_components(self.networks_, batch, self.memory_bank_, self.latent_bank_)  # noqa: E731
+
+        def compute(batch):
+            return score_components(self.networks_, batch, self.memory_bank_, self.latent_bank_)
+
         parts = list(self._in_chunks(X, validate, compute))
         out = {name: np.concatenate([p[name].cpu().numpy() for p in parts]) for name in parts[0]}
         for name in out:

@@ -151,9 +151,11 @@ class MemoryBank:
     def to(self, device: torch.device | str) -> "MemoryBank":
         """The same bank with its vectors on ``device``."""
         groups = None if self.groups is None else self.groups.to(device)
-        return MemoryBank(self.vectors.to(device), self.n_neighbors, self.metric, self.pool, self.shifts, groups)
+        return MemoryBank(self.vectors.to(device), self.n_neighbors, self.metric, self.pool,
+                          self.shifts, groups)
 
-    def distance(self, features: Tensor, exclude: Tensor | None = None, groups: Tensor | None = None) -> Tensor:
+    def distance(self, features: Tensor, exclude: Tensor | None = None,
+                 groups: Tensor | None = None) -> Tensor:
         """Mean distance of each query to its ``n_neighbors`` nearest bank rows.
 
         A bank row identical to the query (within float32 rounding: squared
@@ -244,7 +246,8 @@ class MemoryBank:
             same = groups[:, None] == self.groups[None, :]
             # n_neighbors + 1 rows: the query's own row may be among them and left out.
             enough = same.sum(1, keepdim=True) > self.n_neighbors
-            squared.masked_fill_(~(same | ~enough), torch.inf)  # in place: no second distance matrix
+            # In place: no second distance matrix.
+            squared.masked_fill_(~(same | ~enough), torch.inf)
         if exclude is None:
             nearest, rows = torch.topk(squared, self.n_neighbors + 1, dim=1, largest=False)
             itself = nearest[:, :1] <= _SAME_SAMPLE * query_norms

@@ -828,12 +828,20 @@ class DAnoGANNetworks(nn.Module):
                    *self.generators[0].parameters(), *self.generators[0].buffers()]
         return sum(t.numel() * t.element_size() for t in tensors)
 
-    def reconstruct(self, x: Tensor) -> Reconstruction:
-        """Route each query to its cluster and reconstruct it: ``G_k(E_k(x))``."""
+    def route_and_encode(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Route each query to its cluster and encode it, without the generators.
+
+        Returns the critic features ``D_i(x)``, the classifier's logits, the
+        cluster ``k = argmax C(D_i(x))`` and the latent code ``E_k(x)``.
+        """
         features = self.critic.features(x)
         logits = self.classifier(features)
         cluster = logits.argmax(dim=1)
-        latent = self.encode(x, cluster)
+        return features, logits, cluster, self.encode(x, cluster)
+
+    def reconstruct(self, x: Tensor) -> Reconstruction:
+        """Route each query to its cluster and reconstruct it: ``G_k(E_k(x))``."""
+        features, logits, cluster, latent = self.route_and_encode(x)
         return Reconstruction(features, logits, cluster, latent, self.generate(latent, cluster))
 
 

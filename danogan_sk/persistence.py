@@ -19,8 +19,8 @@ _DEFAULTS = parameter_defaults()
 _BANKS = ("memory_bank_", "latent_bank_")
 # Parameters whose default changes what a fit computes, with the value that a detector
 # saved before they existed was computed with.
-_BEFORE_ADDED = {"neighbor_shift": 0, "latent_weight": 0.0, "critic_average_epochs": 1, "reconstruction_weight": 0.0,
-                 "generator_average_epochs": 1, "augment_shift": 0}
+_BEFORE_ADDED = {"neighbor_shift": 0, "latent_weight": 0.0, "critic_average_epochs": 1,
+                 "reconstruction_weight": 0.0, "generator_average_epochs": 1, "augment_shift": 0}
 
 
 class PicklableNetworksMixin:
