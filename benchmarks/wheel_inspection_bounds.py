@@ -3,12 +3,12 @@
 Run from the repository root::
 
     python benchmarks/wheel_inspection_bounds.py [--split-seed 1234] [--epochs 25] \
-        [--dagan-epochs 50 200 600 --dagan-seeds 0 1]
+        [--turns 1 24 72] [--dagan-epochs 50 200 600 --dagan-seeds 0 1]
 
 On one draw of ``wheel-inspection`` made from ``--split-seed`` (as
 ``benchmarks/dev_protocol.py --dataset wheel-inspection`` draws it; the
 benchmark's draws come from its run seeds 0, 1, 2, ...), it prints the ROC AUC
-per anomaly of four scores:
+per anomaly of these scores:
 
 * the raw-pixel 1-NN (the benchmark's baseline);
 * the same 1-NN on rotation-invariant rows, no labels
@@ -17,6 +17,11 @@ per anomaly of four scores:
   magnitudes of each ring's Fourier transform along the angle kept, which a
   rotation of the wheel leaves unchanged), and with its rings fixed to the
   frame (``center="image", radius="image"``);
+* with ``--turns``, a 1-NN on the images turned to the training images' pose by
+  search, no labels: each image centred on its part and sized to it as
+  ``PolarSpectrum`` finds them, standardised within the part's disc, and a
+  query's distance the smallest over its copies turned by ``360 / N`` degree
+  steps for each ``N`` given (``N = 1``: centred and sized only);
 * a reference that uses labels: a small convolutional classifier trained
   on the normal training images and half of the anomaly's images (weighted to
   balance), tested on the held-out normal images and the other half.
@@ -35,6 +40,7 @@ development evidence for that method, on this draw only.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 import numpy as np
@@ -61,6 +67,38 @@ class SmallClassifier(nn.Module):
         for conv in self.convs:
             x = F.leaky_relu(conv(x), 0.2)
         return self.out(x.mean((2, 3)))[:, 0]
+
+
+def on_the_part(images: torch.Tensor, polar: PolarSpectrum, degrees: float) -> torch.Tensor:
+    """``images`` centred on their part, sized to it, turned by ``degrees``.
+
+    Returns the pixels within the part's disc, standardised per image.
+    """
+    # The part's centre and size as PolarSpectrum's rings find them.
+    center, rms = polar._foreground(images)
+    scale = torch.nan_to_num(rms / polar.reference_radius_, nan=1.0)
+    cos, sin = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    theta = torch.zeros(len(images), 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = scale * cos, -scale * sin
+    theta[:, 1, 0], theta[:, 1, 1] = scale * sin, scale * cos
+    theta[:, :, 2] = torch.nan_to_num(center)
+    grid = F.affine_grid(theta, images.shape, align_corners=False)
+    moved = F.grid_sample(images, grid, padding_mode="border", align_corners=False)
+    height, width = images.shape[2:]
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width),
+                            indexing="ij")
+    disc = (xs ** 2 + ys ** 2 < 0.95).flatten()  # the part, not the frame's corners
+    rows = moved.flatten(2)[:, :, disc].flatten(1)
+    return (rows - rows.mean(1, keepdim=True)) / rows.std(1, keepdim=True).clamp_min(1e-6)
+
+
+def turned_nn_scores(X_train: torch.Tensor, X_test: torch.Tensor, turns: int) -> np.ndarray:
+    """Distance of each test image to the nearest training image, the smallest over its turns."""
+    polar = PolarSpectrum().fit(X_train.numpy())
+    bank = on_the_part(X_train, polar, 0.0)
+    nearest = [torch.cdist(on_the_part(X_test, polar, 360 * k / turns), bank).min(1).values
+               for k in range(turns)]
+    return torch.stack(nearest).min(0).values.numpy()
 
 
 def supervised_auc(X_train, X_test, y_test, mask, epochs: int, seed: int) -> tuple[float, int]:
@@ -94,6 +132,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64, help="image size in pixels")
     parser.add_argument("--epochs", type=int, default=25, help="epochs of the supervised classifier")
     parser.add_argument("--seed", type=int, default=0, help="seed of the classifier and its half split")
+    parser.add_argument("--turns", type=int, nargs="*", default=[],
+                        help="numbers of turns of the 1-NN on the part (e.g. 1 24 72)")
     parser.add_argument("--dagan-epochs", type=int, nargs="*", default=[], help="phase-1 epochs of D-AnoGAN fits")
     parser.add_argument("--dagan-seeds", type=int, nargs="+", default=[0, 1])
     args = parser.parse_args()
@@ -106,6 +146,11 @@ def main() -> None:
     models[f"{POLAR_NN}, rings fixed to the frame"] = Preprocessed(
         PolarSpectrum(center="image", radius="image"), RawPixelNN())
     scores = {name: model.fit(task.X_train).anomaly_score(task.X_test) for name, model in models.items()}
+    for turns in args.turns:
+        start = time.process_time()
+        name = f"1-NN on the part, queries turned in {turns} steps"
+        scores[name] = turned_nn_scores(X_train, X_test, turns)
+        print(f"{name}: {time.process_time() - start:.0f} CPU s", flush=True)
     rows = {name: {c: roc_auc_score(task.y_test[m], s[m]) for c, m in task.masks.items()}
             for name, s in scores.items()}
     start = time.process_time()
