@@ -74,17 +74,13 @@ def on_the_part(images: torch.Tensor, polar: PolarSpectrum, degrees: float) -> t
 
     Returns the pixels within the part's disc, standardised per image.
     """
-    # The part's centre and size as PolarSpectrum's rings find them.
-    center, rms = polar._foreground(images)
-    scale = torch.nan_to_num(rms / polar.reference_radius_, nan=1.0)
-    cos, sin = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
-    theta = torch.zeros(len(images), 2, 3)
-    theta[:, 0, 0], theta[:, 0, 1] = scale * cos, -scale * sin
-    theta[:, 1, 0], theta[:, 1, 1] = scale * sin, scale * cos
-    theta[:, :, 2] = torch.nan_to_num(center)
-    grid = F.affine_grid(theta, images.shape, align_corners=False)
-    moved = F.grid_sample(images, grid, padding_mode="border", align_corners=False)
     height, width = images.shape[2:]
+    cos, sin = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+    turn = torch.tensor([[[cos, -sin, 0.0], [sin, cos, 0.0]]])
+    frame = F.affine_grid(turn, [1, 1, height, width], align_corners=False)[0]
+    # The frame's points moved onto each part as PolarSpectrum moves its rings.
+    moved = F.grid_sample(images, polar._grids(images, frame), padding_mode="border",
+                          align_corners=False)
     ys, xs = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width),
                             indexing="ij")
     disc = (xs ** 2 + ys ** 2 < 0.95).flatten()  # the part, not the frame's corners
