@@ -22,13 +22,14 @@ from .config import (
     parameter_defaults,
 )
 from .cache_lock import locked
+from .critic_snapshots import CriticSnapshots
 from .devices import resolve_device
 from .inputs import InputMixin, learn_scaling, nested_images
 from .memory_bank import MemoryBank, bank_rows, feature_vectors
 from .network_views import NetworkViewsMixin
 from .nn import NetworkSpec
 from .persistence import PicklableNetworksMixin, load_networks
-from .scoring import anomaly_score, neighbor_offsets, score_components, term_spreads
+from .scoring import anomaly_score, neighbor_offsets, score_components, spread, term_spreads
 from .training import TrainingResult, fit_networks
 
 __all__ = ["DAnoGANDetector", "THESIS_PARAMS"]
@@ -63,6 +64,7 @@ THESIS_PARAMS: dict = {
     "latent_weight": 0.0,
     "scale_terms": False,
     "critic_average_epochs": 1,
+    "critic_snapshots": 0,
     "generator_average_epochs": 1,
     "reconstruction_weight": 0.0,
     "augment_shift": 0,
@@ -162,6 +164,19 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         seeds and left MNIST's as it was (0.891 both). Costs
         ``critic_average_epochs`` copies of the critic's weights during
         training.
+    critic_snapshots : int, default=0
+        Earlier critics the ``critic`` term also reads: training keeps the
+        critic (averaged as ``critic_average_epochs`` says) at the end of
+        phase-1 epochs 8, 16, 32, 64, ..., the last ``critic_snapshots`` of
+        them, and the term becomes the mean of every kept critic's
+        ``-D(x)`` and the last critic's, each divided by its interquartile
+        range on the training data (then multiplied by the last critic's,
+        so that the term keeps its units). A WGAN critic rates as unreal
+        what the generators do not draw yet, which moves as they learn; the
+        earlier critics keep what it found before. 0 reads the last critic
+        only (the thesis, and ``THESIS_PARAMS``). Costs a copy of the
+        critic's weights per snapshot, in the fitted detector too, and a
+        pass of each through every query when scoring.
     generator_average_epochs : int, default=1
         The same for the generators: after phase 1 they get the mean of
         their weights at the end of the last ``generator_average_epochs``
@@ -429,6 +444,7 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         self.device_ = str(device)
         self.networks_ = load_networks(self.network_spec_, result.state_dict, device)
         self.history_ = result.history
+        self.critic_snapshots_ = self._critic_snapshots(result.critic_snapshots, X, device)
         self.memory_bank_, self.latent_bank_ = self._build_memory_banks(X, seed)
         self._training_components = self._components(X, validate=False)
         self._term_spreads = term_spreads(self._training_components)
@@ -482,6 +498,20 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
                 f"{self.n_neighbors} training samples, but it would hold {bank_size} "
                 f"(memory_bank_size={self.memory_bank_size}, {n_samples} training samples)."
             )
+
+    def _critic_snapshots(self, snapshots: list[dict], X: np.ndarray, device) -> CriticSnapshots | None:
+        """The critics training kept at earlier epochs, each with the spread of its value on ``X``."""
+        if not snapshots:
+            return None
+        critics = CriticSnapshots(self.network_spec_, [s["weights"] for s in snapshots],
+                                  [s["epoch"] for s in snapshots], device)
+
+        def compute(batch):
+            return torch.cat([critics.values(batch), -self.networks_.critic(batch)[0][None]])
+
+        values = torch.cat(list(self._in_chunks(X, False, compute)), dim=1).cpu().numpy()
+        critics.scales = torch.tensor([spread(v) for v in values], dtype=torch.float32, device=device)
+        return critics
 
     def _build_memory_banks(
         self, X: np.ndarray, seed: int
@@ -720,7 +750,8 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         """Score components of ``X``, validated chunk by chunk if ``validate``."""
 
         def compute(batch):
-            return score_components(self.networks_, batch, self.memory_bank_, self.latent_bank_)
+            return score_components(self.networks_, batch, self.memory_bank_, self.latent_bank_,
+                                    self.critic_snapshots_)
 
         parts = list(self._in_chunks(X, validate, compute))
         out = {name: np.concatenate([p[name].cpu().numpy() for p in parts]) for name in parts[0]}

@@ -17,10 +17,13 @@ STATE_FORMAT = 2
 _DEFAULTS = parameter_defaults()
 # The fitted memory banks, kept on the CPU in a pickle.
 _BANKS = ("memory_bank_", "latent_bank_")
+# Fitted attributes that hold tensors: on the CPU in a pickle, on the detector's device once loaded.
+_ON_DEVICE = (*_BANKS, "critic_snapshots_")
 # Parameters whose default changes what a fit computes, with the value that a detector
 # saved before they existed was computed with.
 _BEFORE_ADDED = {"neighbor_shift": 0, "latent_weight": 0.0, "critic_average_epochs": 1,
-                 "reconstruction_weight": 0.0, "generator_average_epochs": 1, "augment_shift": 0}
+                 "reconstruction_weight": 0.0, "generator_average_epochs": 1, "augment_shift": 0,
+                 "critic_snapshots": 0}
 
 
 class PicklableNetworksMixin:
@@ -31,7 +34,7 @@ class PicklableNetworksMixin:
     saved device when it exists here, else on the CPU with a warning;
     parameters added since the detector was saved take the values it was
     computed with (``neighbor_shift=0``, ``critic_average_epochs=1``,
-    ``generator_average_epochs=1``, ``reconstruction_weight=0``,
+    ``critic_snapshots=0``, ``generator_average_epochs=1``, ``reconstruction_weight=0``,
     ``latent_weight=0``, as such a detector kept no latent codes; the
     others' defaults).
     """
@@ -42,7 +45,7 @@ class PicklableNetworksMixin:
         if isinstance(state.get("networks_"), torch.nn.Module):
             # CPU tensors only, so a model fitted on a GPU loads anywhere.
             state["networks_"] = contiguous_state(state["networks_"])
-        for name in _BANKS:
+        for name in _ON_DEVICE:
             if state.get(name) is not None:
                 state[name] = state[name].to("cpu")
         return state
@@ -64,12 +67,14 @@ class PicklableNetworksMixin:
             state.setdefault(name, _BEFORE_ADDED.get(name, default))
         if "memory_bank_" in state:  # fitted before the latent codes were kept
             state.setdefault("latent_bank_", None)
+        if "networks_" in state:  # fitted before earlier critics were kept
+            state.setdefault("critic_snapshots_", None)
         weights = state.get("networks_")
         if isinstance(weights, dict):
             device = device_for_loading(state["device_"])
             state["device_"] = str(device)
             state["networks_"] = load_networks(state["network_spec_"], weights, device)
-            for name in _BANKS:
+            for name in _ON_DEVICE:
                 if state.get(name) is not None:
                     state[name] = state[name].to(device)
         super().__setstate__(state)

@@ -20,6 +20,7 @@ import torch
 from sklearn.utils import _safe_indexing, gen_batches
 from torch import Tensor
 
+from .critic_snapshots import CriticSnapshots
 from .memory_bank import MemoryBank
 from .nn import DAnoGANNetworks
 
@@ -30,6 +31,7 @@ __all__ = [
     "neighbor_distance",
     "neighbor_offsets",
     "shifted_images",
+    "spread",
     "term_spreads",
     "anomaly_score",
     "in_chunks",
@@ -47,6 +49,7 @@ def score_components(
     x: Tensor,
     bank: MemoryBank | None = None,
     latent_bank: MemoryBank | None = None,
+    critics: CriticSnapshots | None = None,
 ) -> dict[str, Tensor]:
     """Per-sample anomaly terms of a query batch, in eval mode.
 
@@ -62,6 +65,10 @@ def score_components(
     latent_bank : MemoryBank or None
         Latent codes ``E_k(x)`` of training samples, grouped by their
         cluster ``k``; without it there is no ``latent`` term.
+    critics : CriticSnapshots or None
+        Critics kept at earlier epochs, with their scales; with them the
+        ``critic`` term is :meth:`CriticSnapshots.combine` of all critics'
+        values.
 
     Returns
     -------
@@ -88,8 +95,9 @@ def score_components(
         "mse": (x - rec.reconstruction).pow(2).flatten(1).mean(1),
         "kl": (log_q.exp() * (log_q - log_r)).sum(1),
         "feature_mse": (rec.features - features_rec).pow(2).flatten(1).mean(1),
-        "critic": -nets.critic.value_from_features(rec.features),
     }
+    own_value = -nets.critic.value_from_features(rec.features)
+    components["critic"] = own_value if critics is None else critics.combine(critics.values(x), own_value)
     if bank is not None:
         components["neighbor"] = neighbor_distance(nets, x, rec.features, bank)
     if latent_bank is not None:
@@ -182,18 +190,23 @@ def term_spreads(components: dict[str, np.ndarray]) -> dict[str, float]:
     >>> term_spreads({"mse": np.arange(5.0), "kl": np.zeros(5), "critic": np.array([0, 0, 0, 0, 5.0])})
     {'mse': 2.0, 'kl': 1.0, 'critic': 2.0}
     """
-    spreads = {}
-    for name in SCORED_TERMS:
-        if name not in components:
-            continue
-        values = np.asarray(components[name], dtype=np.float64)
-        q1, q3 = np.percentile(values, [25, 75])
-        spreads[name] = 1.0
-        for candidate in (q3 - q1, np.std(values)):
-            if np.isfinite(candidate) and candidate > 0:
-                spreads[name] = float(candidate)
-                break
-    return spreads
+    return {name: spread(components[name]) for name in SCORED_TERMS if name in components}
+
+
+def spread(values: np.ndarray) -> float:
+    """The interquartile range of ``values``; their standard deviation, or 1, where it is zero.
+
+    Examples
+    --------
+    >>> spread(np.arange(5.0)), spread(np.array([0, 0, 0, 0, 5.0])), spread(np.zeros(3))
+    (2.0, 2.0, 1.0)
+    """
+    values = np.asarray(values, dtype=np.float64)
+    q1, q3 = np.percentile(values, [25, 75])
+    for candidate in (q3 - q1, np.std(values)):
+        if np.isfinite(candidate) and candidate > 0:
+            return float(candidate)
+    return 1.0
 
 
 def anomaly_score(

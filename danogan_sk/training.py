@@ -32,6 +32,7 @@ from . import distributed as ddp
 from .augment import random_moves, translated
 from .checkpoint import CheckpointError, load_checkpoint, run_fingerprint
 from .config import TrainingConfig
+from .critic_snapshots import is_snapshot_epoch
 from .devices import deterministic_kernels
 from .hooks import (
     PHASES,
@@ -75,12 +76,15 @@ class TrainingResult:
 
     ``phase1_state`` is the whole training state when phase 1 ended, before
     xzx (CPU tensors); :func:`fit_networks` continues from it with more
-    phase-1 epochs.
+    phase-1 epochs. ``critic_snapshots`` are the critics kept at earlier
+    phase-1 epochs (``config.critic_snapshots``), each ``{"epoch": e,
+    "weights": state_dict}``, oldest first.
     """
 
     state_dict: dict[str, Tensor]
     history: dict[str, np.ndarray]
     phase1_state: dict | None = None
+    critic_snapshots: list[dict] = dataclasses.field(default_factory=list)
 
 
 def entropy_weight_at(step: int, config: TrainingConfig, total_steps: int) -> float:
@@ -387,6 +391,8 @@ class _Run:
         self.weight_windows: dict[str, deque[dict[str, Tensor]]] = {
             name: deque(maxlen=getattr(config, setting)) for name, setting in _AVERAGED.items()
         }
+        # The critic at the end of earlier phase-1 epochs, for the score (critic_snapshots).
+        self.critic_snapshots: deque[dict] = deque(maxlen=config.critic_snapshots)
         self.phase1_epoch = 0
         self.xzx_epoch = 0
         self.step = 0
@@ -413,6 +419,7 @@ class _Run:
             "generator": self.generator.get_state(),
             "monitor_rows": self.monitor_rows,
             **{f"{name}_window": list(window) for name, window in self.weight_windows.items()},
+            "critic_snapshots": list(self.critic_snapshots),
             "history": dict(self.history),
             "counters": {name: getattr(self, name) for name in self._COUNTERS},
         }
@@ -425,17 +432,30 @@ class _Run:
                 module = getattr(self.nets, name)
                 window.append({k: v.detach().clone() for k, v in module.state_dict().items()})
 
+    def averaged_weights(self, name: str) -> dict[str, Tensor]:
+        """The mean of network ``name``'s weights at the end of the last phase-1 epochs its
+        window holds (all of them, when fewer ran); its current weights without a window."""
+        window = self.weight_windows[name]
+        if not window:
+            return {k: v.detach().clone() for k, v in getattr(self.nets, name).state_dict().items()}
+        return {k: _mean_weight([weights[k] for weights in window]) for k in window[0]}
+
     def average_weights(self) -> None:
-        """Give each averaged network the mean of its weights at the end of the
-        last phase-1 epochs its window holds (all of them, when fewer ran).
+        """Give each averaged network its :meth:`averaged_weights`.
 
         The windows stay in the state, so that resuming or continuing the run
         averages them again to the same weights.
         """
         for name, window in self.weight_windows.items():
             if window:
-                mean = {k: _mean_weight([weights[k] for weights in window]) for k in window[0]}
-                getattr(self.nets, name).load_state_dict(mean)
+                getattr(self.nets, name).load_state_dict(self.averaged_weights(name))
+
+    def keep_critic_snapshot(self) -> None:
+        """At the epochs of :func:`is_snapshot_epoch`, keep the critic the score would read
+        if phase 1 ended here (averaged as ``critic_average_epochs`` says)."""
+        epoch = self.phase1_epoch + 1  # the epoch just finished, counted from 1
+        if self.critic_snapshots.maxlen and is_snapshot_epoch(epoch):
+            self.critic_snapshots.append({"epoch": epoch, "weights": self.averaged_weights("critic")})
 
     def load(self, state: dict) -> None:
         self.nets.load_state_dict(state["networks"])
@@ -450,6 +470,11 @@ class _Run:
             window.extend({k: v.to(device) for k, v in weights.items()}
                           for weights in state.get(f"{name}_window", ()))
         self.history = defaultdict(list, {name: list(values) for name, values in state["history"].items()})
+        self.critic_snapshots.clear()  # a state saved before snapshots were kept holds none
+        self.critic_snapshots.extend(
+            {"epoch": snap["epoch"], "weights": {k: v.to(device) for k, v in snap["weights"].items()}}
+            for snap in state.get("critic_snapshots", ())
+        )
         for name, value in state["counters"].items():
             setattr(self, name, value)
 
@@ -478,6 +503,7 @@ def _phase1_epoch(run: _Run, X: Tensor, check_each_step: bool) -> dict[str, floa
     except FloatingPointError as exc:
         raise diverged("phase 1", run.phase1_epoch, str(exc)) from None
     run.remember_weights()
+    run.keep_critic_snapshot()
     record = ddp.mean_record(log.means())
     record["reconstruction_error"] = reconstruction_error(nets, run.monitor_data())
     record["entropy_weight"] = entropy_weight_at(run.bandit_step, config, total_bandit_steps)
@@ -675,7 +701,9 @@ def fit_networks(
     run.nets.eval()
     state = contiguous_state(run.nets)
     history = {name: np.asarray(values) for name, values in run.history.items()}
-    return TrainingResult(state, history, snapshot.state if snapshot is not None else None)
+    # A snapshot of the last epoch is the critic itself, which the score reads anyway.
+    critics = [_cpu_copy(snap) for snap in run.critic_snapshots if snap["epoch"] < run.phase1_epoch]
+    return TrainingResult(state, history, snapshot.state if snapshot is not None else None, critics)
 
 
 class _Phase1Snapshot(EpochHook):
