@@ -502,22 +502,45 @@ def variant_scores(saved, weights=WEIGHTS) -> dict[str, np.ndarray]:
     return scores
 
 
+def last_critic_terms(det: DAnoGANDetector, X_train, X_eval) -> dict[str, np.ndarray]:
+    """``-D(x)`` of the detector's own (last) critic alone, when its ``critic`` term also reads
+    earlier critics (``critic_snapshots``): the score without them, from the same fit."""
+    if det.critic_snapshots_ is None:
+        return {}
+
+    def compute(batch):
+        return -det.networks_.critic(batch)[0].cpu()
+
+    with torch.no_grad():
+        return {f"{part} critic [last]": torch.cat(list(det._in_chunks(X, True, compute))).numpy().astype(np.float64)
+                for part, X in (("train", X_train), ("eval", X_eval))}
+
+
 def code_scores(saved) -> dict[str, np.ndarray]:
     """The ``codes`` group's terms alone and added to the library's two terms
     (:data:`LIBRARY_BANK`) at :data:`CODE_WEIGHTS`, each term divided by its spread on
-    the training images."""
+    the training images; for a fit whose critic term read earlier critics, the same with
+    the last critic alone (``[last critic only]``)."""
     scores = {}
-    for code in CODE_TERMS:
-        if f"eval {code}" not in saved:
+    critics = {"": "critic", " [last critic only]": "critic [last]"}
+    for code, (suffix, critic) in itertools.product(CODE_TERMS, critics.items()):
+        if f"eval {code}" not in saved or f"eval {critic}" not in saved:
             continue
-        parts = {part: {"critic": saved[f"{part} critic"], "neighbor": saved[f"{part} {LIBRARY_BANK}"],
+        parts = {part: {"critic": saved[f"{part} {critic}"], "neighbor": saved[f"{part} {LIBRARY_BANK}"],
                         code: saved[f"{part} {code}"]} for part in ("train", "eval")}
         spreads = term_spreads({"critic": parts["train"]["critic"], "neighbor": parts["train"]["neighbor"]})
         spreads[code] = term_spreads({"neighbor": parts["train"][code]})["neighbor"]
         for weights in CODE_WEIGHTS:
             named = tuple(zip(weights, ("critic", "neighbor", code)))
-            label = code if weights[:2] == (0.0, 0.0) else f"{_label(named)} [{LIBRARY_BANK}]"
+            if suffix and weights[0] == 0.0:
+                continue  # no critic term: the same score with either critic
+            if weights[:2] == (0.0, 0.0):
+                scores[code] = parts["eval"][code] / spreads[code]
+                continue
+            label = f"{_label(named)} [{LIBRARY_BANK}]{suffix}"
             scores[label] = sum(w * parts["eval"][t] / spreads[t] for w, t in named if w > 0)
+    if "eval critic [last]" in saved:
+        scores["critic [last critic only]"] = saved["eval critic [last]"]
     return scores
 
 
@@ -643,6 +666,7 @@ def run(args, params: dict, out: Path) -> None:
                 saved.update(code_terms(det, X_train, X_eval))
             if args.critic_averaging:
                 saved.update(averaged_critic_terms(det, snapshots, X_train, X_eval))
+            saved.update(last_critic_terms(det, X_train, X_eval))
             saved["eval 1-NN"] = RawPixelNN().fit(X_train).anomaly_score(X_eval)
             for anomaly_class, mask in task.masks.items():
                 file = files[anomaly_class][step]
