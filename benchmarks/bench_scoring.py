@@ -5,6 +5,7 @@ Run from the repository root::
     python benchmarks/bench_scoring.py
     python benchmarks/bench_scoring.py --sizes 28 --n-images 1024   # quicker
     python benchmarks/bench_scoring.py --neighbor-shifts 0 1        # the cost of neighbor_shift
+    python benchmarks/bench_scoring.py --critic-snapshots 0 4       # the cost of critic_snapshots
 
 Both score the same untrained-but-fixed networks (the cost does not depend
 on the weights): the library with ``score_components`` on the whole query
@@ -31,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from yardstick import thesis_anomaly_test  # noqa: E402
 
 from danogan_sk.nn import NetworkSpec, build_networks, to_fast_layout  # noqa: E402
+from danogan_sk.critic_snapshots import CriticSnapshots  # noqa: E402
 from danogan_sk.memory_bank import MemoryBank  # noqa: E402
 from danogan_sk.scoring import neighbor_offsets, score_components  # noqa: E402
 
@@ -70,15 +72,40 @@ def neighbor_term_rates(image_size: int, n_generators: int, n_images: int, repea
                         bank_rows: int, shifts: list[int]) -> dict[str, float]:
     """Library scoring without a bank, and with a bank of ``bank_rows`` rows at each ``neighbor_shift``."""
     nets, query = _setup("library", image_size, n_generators, n_images)
-    dim = nets.critic.features(query[:1]).numel()
-    vectors = torch.randn(bank_rows, dim, generator=torch.Generator().manual_seed(1))
-    banks = {"no bank": None} | {
-        f"bank of {bank_rows}, neighbor_shift={s}": MemoryBank(vectors, 1, "euclidean", None, neighbor_offsets(s))
-        for s in shifts}
+    banks = {"no bank": None} | {f"bank of {bank_rows}, neighbor_shift={s}": _bank(nets, query, bank_rows, s)
+                                 for s in shifts}
     runs = {name: (lambda bank=bank: score_components(nets, query, bank)) for name, bank in banks.items()}
     for bank in banks.values():
         score_components(nets, query[:256], bank)  # warm-up
     return _median_rates(runs, n_images, repeats)
+
+
+def snapshot_rates(image_size: int, n_generators: int, n_images: int, repeats: int,
+                   bank_rows: int, counts: list[int]) -> dict[str, float]:
+    """The default scoring (a bank of ``bank_rows`` rows, ``neighbor_shift=1``) with each number
+    of earlier critics (``critic_snapshots``) in ``counts``."""
+    nets, query = _setup("library", image_size, n_generators, n_images)
+    bank = _bank(nets, query, bank_rows, 1)
+    snapshots = {}
+    for count in counts:
+        critics = None
+        if count:
+            weights = [build_networks(nets.spec, seed=1 + i).critic.state_dict() for i in range(count)]
+            critics = CriticSnapshots(nets.spec, weights, [8 * 2**i for i in range(count)])
+            critics.scales = torch.ones(count + 1)
+        snapshots[f"critic_snapshots={count}"] = critics
+    runs = {name: (lambda critics=critics: score_components(nets, query, bank, critics=critics))
+            for name, critics in snapshots.items()}
+    for critics in snapshots.values():
+        score_components(nets, query[:256], bank, critics=critics)  # warm-up
+    return _median_rates(runs, n_images, repeats)
+
+
+def _bank(nets, query, bank_rows: int, shift: int) -> MemoryBank:
+    """A bank of ``bank_rows`` random critic-feature rows, compared at ``neighbor_shift=shift``."""
+    dim = nets.critic.features(query[:1]).numel()
+    vectors = torch.randn(bank_rows, dim, generator=torch.Generator().manual_seed(1))
+    return MemoryBank(vectors, 1, "euclidean", None, neighbor_offsets(shift))
 
 
 def _median_rates(runs: dict, n_images: int, repeats: int) -> dict[str, float]:
@@ -133,10 +160,26 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--neighbor-shifts", type=int, nargs="+", default=None, metavar="SHIFT",
                         help="instead, the library's scoring with a memory bank at these neighbor_shift values")
+    parser.add_argument("--critic-snapshots", type=int, nargs="+", default=None, metavar="COUNT",
+                        help="instead, the default scoring with these numbers of earlier critics")
     parser.add_argument("--bank-rows", type=int, default=5000)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.critic_snapshots is not None:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.n_images} images, "
+              f"{args.generators} generators, bank of {args.bank_rows}, neighbor_shift=1, median of {args.repeats}")
+        print("| size | scoring | images/s | time against none | MiB per snapshot |")
+        print("|---:|---|---:|---:|---:|")
+        for size in args.sizes:
+            rates = snapshot_rates(size, args.generators, args.n_images, args.repeats, args.bank_rows,
+                                   args.critic_snapshots)
+            critic = build_networks(NetworkSpec((1, size, size), args.generators, 30), seed=0).critic
+            mib = sum(t.numel() * t.element_size() for t in critic.state_dict().values()) / 2**20
+            first = next(iter(rates.values()))
+            for name, rate in rates.items():
+                print(f"| {size}x{size} | {name} | {rate:.0f} | {first / rate:.2f}x | {mib:.1f} |", flush=True)
+        return
     if args.neighbor_shifts is not None:
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.n_images} images, "
               f"{args.generators} generators, median of {args.repeats}")
