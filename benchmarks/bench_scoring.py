@@ -151,6 +151,32 @@ def peak_memory_mib(name: str, image_size: int, n_generators: int, n_images: int
     return value
 
 
+def _variant_table(args) -> None:
+    """The library's scoring at each ``--neighbor-shifts`` or ``--critic-snapshots`` value, the
+    time of each against the first."""
+    snapshots = args.critic_snapshots is not None
+    setting = f"bank of {args.bank_rows}, neighbor_shift=1, " if snapshots else ""
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.n_images} images, "
+          f"{args.generators} generators, {setting}median of {args.repeats}")
+    print("| size | scoring | images/s | time against the first row |")
+    print("|---:|---|---:|---:|")
+    for size in args.sizes:
+        if snapshots:
+            rates = snapshot_rates(size, args.generators, args.n_images, args.repeats, args.bank_rows,
+                                   args.critic_snapshots)
+        else:
+            rates = neighbor_term_rates(size, args.generators, args.n_images, args.repeats,
+                                        args.bank_rows, args.neighbor_shifts)
+        first = next(iter(rates.values()))
+        for name, rate in rates.items():
+            print(f"| {size}x{size} | {name} | {rate:.0f} | {first / rate:.2f}x |", flush=True)
+    if snapshots:
+        for size in args.sizes:
+            critic = build_networks(NetworkSpec((1, size, size), args.generators, 30), seed=0).critic
+            mib = sum(t.numel() * t.element_size() for t in critic.state_dict().values()) / 2**20
+            print(f"A kept critic at {size}x{size}: {mib:.1f} MiB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[28, 64])
@@ -166,30 +192,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.critic_snapshots is not None:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.n_images} images, "
-              f"{args.generators} generators, bank of {args.bank_rows}, neighbor_shift=1, median of {args.repeats}")
-        print("| size | scoring | images/s | time against none | MiB per snapshot |")
-        print("|---:|---|---:|---:|---:|")
-        for size in args.sizes:
-            rates = snapshot_rates(size, args.generators, args.n_images, args.repeats, args.bank_rows,
-                                   args.critic_snapshots)
-            critic = build_networks(NetworkSpec((1, size, size), args.generators, 30), seed=0).critic
-            mib = sum(t.numel() * t.element_size() for t in critic.state_dict().values()) / 2**20
-            first = next(iter(rates.values()))
-            for name, rate in rates.items():
-                print(f"| {size}x{size} | {name} | {rate:.0f} | {first / rate:.2f}x | {mib:.1f} |", flush=True)
-        return
-    if args.neighbor_shifts is not None:
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.n_images} images, "
-              f"{args.generators} generators, median of {args.repeats}")
-        print("| size | scoring | images/s | time against no bank |")
-        print("|---:|---|---:|---:|")
-        for size in args.sizes:
-            rates = neighbor_term_rates(size, args.generators, args.n_images, args.repeats,
-                                        args.bank_rows, args.neighbor_shifts)
-            for name, rate in rates.items():
-                print(f"| {size}x{size} | {name} | {rate:.0f} | {rates['no bank'] / rate:.2f}x |", flush=True)
+    if args.critic_snapshots is not None or args.neighbor_shifts is not None:
+        _variant_table(args)
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.n_images} images, "
           f"{args.generators} generators, median of {args.repeats}")

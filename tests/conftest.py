@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 _DATASET_DIRS = ("mnist", "fashion-mnist")
 
@@ -42,3 +44,22 @@ def images():
     """Tiny training and query images for the score terms' tests: (80, 8, 8) and (30, 8, 8)."""
     rng = np.random.default_rng(0)
     return rng.random((80, 8, 8)), rng.random((30, 8, 8))
+
+
+@contextlib.contextmanager
+def single_thread():
+    """torch on one thread inside the block: equal results need the same order of float
+    reductions in the fits compared."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def one_thread():
+    """:func:`single_thread` for one test."""
+    with single_thread():
+        yield

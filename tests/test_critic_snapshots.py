@@ -8,6 +8,7 @@ import sklearn
 import torch
 
 import danogan_sk.training as training
+from conftest import single_thread
 from danogan_sk import DAnoGANDetector
 
 X = np.random.default_rng(0).normal(size=(64, 5))
@@ -16,23 +17,13 @@ TINY = dict(n_generators=2, latent_dim=2, xzx_epochs=1, batch_size=16, n_critic=
             memory_bank_size=20, random_state=0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # equal results need the same order of float reductions in both fits
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # equal fits need equal float reductions
 
 
 @pytest.fixture(scope="module")
 def fitted():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with single_thread():
         return DAnoGANDetector(n_epochs=17, critic_snapshots=4, **TINY).fit(X)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _critic_state(critic):

@@ -9,7 +9,6 @@ log-probabilities) shows it.
 
 import numpy as np
 import pytest
-import torch
 
 from danogan_sk import DAnoGANDetector
 
@@ -75,14 +74,6 @@ _ATOL = {"kl": 5e-6, "critic": 2e-6, "thesis": 1e-5, "default": 1.5e-4}
 
 def _assert_pinned(actual, pinned, name):
     np.testing.assert_allclose(actual, pinned, rtol=1e-5, atol=_ATOL.get(name, 1e-8), err_msg=name)
-
-
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("data_name", ["images", "tabular"])

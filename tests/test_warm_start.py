@@ -4,7 +4,6 @@ import pickle
 
 import numpy as np
 import pytest
-import torch
 
 from danogan_sk import DAnoGANDetector
 
@@ -13,14 +12,7 @@ TINY = dict(n_generators=2, latent_dim=2, xzx_epochs=1, batch_size=16, n_critic=
             entropy_decay=0.999, memory_bank_size=20, random_state=0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # equal results need the same order of float reductions in both fits
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
+pytestmark = pytest.mark.usefixtures("one_thread")  # equal fits need equal float reductions
 
 def _assert_same_model(a, b):
     np.testing.assert_allclose(a.score_samples(X), b.score_samples(X), rtol=1e-5, atol=1e-7)
