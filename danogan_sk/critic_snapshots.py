@@ -20,7 +20,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from .nn import ConvCritic, DenseCritic, NetworkSpec, empty_module, to_fast_layout
+from .nn import ConvCritic, DenseCritic, NetworkSpec, contiguous_state, empty_module, to_fast_layout
 
 __all__ = ["FIRST_SNAPSHOT_EPOCH", "CriticSnapshots", "is_snapshot_epoch"]
 
@@ -112,8 +112,7 @@ class CriticSnapshots:
 
     def __getstate__(self) -> dict:
         # CPU tensors in the default layout: a pickle loads on any machine.
-        weights = [{k: v.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
-                    for k, v in critic.state_dict().items()} for critic in self.critics]
+        weights = [contiguous_state(critic) for critic in self.critics]
         scales = None if self.scales is None else self.scales.to("cpu")
         return {"spec": self.spec, "epochs": self.epochs, "weights": weights, "scales": scales}
 
