@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import single_thread
 from danogan_sk import DAnoGANDetector
 from danogan_sk.augment import random_moves, translated
 from danogan_sk.nn import NetworkSpec, build_networks
@@ -107,14 +108,10 @@ def test_augmentation_changes_an_image_fit_repeatably_and_leaves_tabular_fits_al
 def test_a_continued_fit_draws_the_moves_a_straight_fit_draws():
     # The moves come from the run's random generator, whose state warm_start continues from.
     images = np.random.default_rng(1).random((48, 1, 12, 12)).astype(np.float32)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # equal results need the same order of float reductions
-    try:
+    with single_thread():  # equal results need the same order of float reductions
         straight = _fit(images, augment_shift=2, n_epochs=3)
         continued = _detector(augment_shift=2, warm_start=True)
         continued.fit(images).set_params(n_epochs=3).fit(images)
-    finally:
-        torch.set_num_threads(threads)
     np.testing.assert_allclose(continued.score_samples(images), straight.score_samples(images),
                                rtol=1e-5, atol=1e-7)
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 from sklearn.model_selection import GridSearchCV
 
+from conftest import single_thread
 from danogan_sk import DAnoGANDetector
 from danogan_sk.benchmark import Budget, harness, run_benchmark
 from danogan_sk.benchmark.data import PoolLoader
@@ -99,7 +100,8 @@ def test_grid_search_on_dask_trains_once_per_fold_and_matches_serial(tmp_path, c
         assert set(client.run(torch.get_num_threads).values()) == {1}
         with joblib.parallel_config(backend="dask"):
             on_cluster = _search(tmp_path / "dask", cv, n_jobs=-1).fit(X, y)
-    serial = _one_thread(lambda: _search(tmp_path / "serial", cv, n_jobs=1).fit(X, y))
+    with single_thread():  # one torch thread, as in a Dask worker
+        serial = _search(tmp_path / "serial", cv, n_jobs=1).fit(X, y)
     for search in (serial, on_cluster):
         memory = Path(search.estimator.memory)
         assert len(list((memory / "trainings").iterdir())) == len(cv)
@@ -112,16 +114,6 @@ def _tensor_devices(detector: DAnoGANDetector) -> set[str]:
     return {t.device.type for t in detector.networks_.state_dict().values()}
 
 
-def _one_thread(function):
-    """``function()`` with one torch thread, as in a Dask worker; the setting restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return function()
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _tiny_fit(rows: np.ndarray) -> DAnoGANDetector:
     return DAnoGANDetector(n_generators=2, latent_dim=3, n_epochs=1, xzx_epochs=1, batch_size=16,
                            random_state=0, device="cpu").fit(rows)
@@ -129,7 +121,8 @@ def _tiny_fit(rows: np.ndarray) -> DAnoGANDetector:
 
 def test_a_fitted_detector_travels_through_the_cluster_on_cpu(cluster):
     X, _, _ = _search_data()
-    local = _one_thread(lambda: _tiny_fit(X))
+    with single_thread():  # one torch thread, as in a Dask worker
+        local = _tiny_fit(X)
     with distributed.Client(cluster) as client:
         # Sent to a worker and scored there; fitted on a worker and sent back.
         remote_scores, remote_devices = client.submit(

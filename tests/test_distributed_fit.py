@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import single_thread
 from danogan_sk import DAnoGANDetector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,12 +41,8 @@ def _torchrun(out: Path, processes: int) -> list[dict]:
 @pytest.fixture(scope="module")
 def single():
     """The fit in this process, with one thread like each torchrun process."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with single_thread():
         return fitted_state(DAnoGANDetector(**PARAMS).fit(data()))
-    finally:
-        torch.set_num_threads(threads)
 
 
 def test_two_gloo_processes_fit_what_one_process_fits(tmp_path, single):

@@ -14,6 +14,7 @@ from sklearn import config_context
 from sklearn.model_selection import GridSearchCV
 
 import danogan_sk
+from conftest import single_thread
 from danogan_sk import DAnoGANDetector
 
 FAST = dict(
@@ -174,14 +175,10 @@ class ThreadRecordingDetector(DAnoGANDetector):
 
 
 def test_fit_keeps_the_users_thread_setting():
-    previous = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
+    with single_thread():
         det = ThreadRecordingDetector(**FAST).fit(np.random.default_rng(0).normal(size=(30, 4)))
         assert det.threads_in_fit_ == 1
         assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(previous)
 
 
 def test_parallel_grid_search_does_not_oversubscribe_the_cores():

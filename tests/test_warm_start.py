@@ -14,6 +14,7 @@ TINY = dict(n_generators=2, latent_dim=2, xzx_epochs=1, batch_size=16, n_critic=
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # equal fits need equal float reductions
 
+
 def _assert_same_model(a, b):
     np.testing.assert_allclose(a.score_samples(X), b.score_samples(X), rtol=1e-5, atol=1e-7)
     for name in ("critic_loss", "reconstruction_error", "entropy_weight", "xzx_loss"):
