@@ -80,6 +80,7 @@ from unittest import mock
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 from torch import Tensor
 
@@ -92,7 +93,7 @@ from danogan_sk.datasets import leave_one_class_out, load_dataset
 from danogan_sk.datasets.wheel_benchmarks import WHEEL_BENCHMARKS
 from danogan_sk.hooks import EpochHook
 from danogan_sk.memory_bank import MemoryBank, bank_rows, feature_vectors
-from danogan_sk.scoring import anomaly_score, shifted_images, term_spreads
+from danogan_sk.scoring import anomaly_score, shifted_images, spread, term_spreads
 
 #: Memory-bank settings compared: name -> (metric, n_neighbors, pool, rows, sampling).
 BANKS = {
@@ -148,6 +149,18 @@ AVERAGED_CRITICS = {
 #: Score ensembles of ``--critic-averaging``: name -> epochs whose critics' scores are
 #: averaged (each critic's terms scaled by their own spread), the last epoch's included.
 CRITIC_ENSEMBLES = {"ensemble of 3": 3}
+#: Ways to weigh the kept critics (``critic_snapshots``) in the ``critic`` term, which
+#: :func:`snapshot_rule_scores` computes offline from one fit's saved values of each critic
+#: (each divided by its spread on the training images): name -> rule. ``("recent", k)``: the
+#: uniform mean of the last critic and the k most recent kept ones (the library's rule with
+#: ``critic_snapshots=k``); ``("epoch",)``: every critic weighted by its epoch; ``("agreement",)``:
+#: each kept critic weighted by the rank correlation of its values with the last critic's on
+#: the training images (none below 0); ``("max",)``: the largest of the critics' values, each
+#: centred on its median.
+SNAPSHOT_RULES = {"recent 1": ("recent", 1), "recent 2": ("recent", 2), "recent 3": ("recent", 3),
+                  "by epoch": ("epoch",), "by agreement": ("agreement",), "max": ("max",)}
+#: The library's default (critic, neighbour, latent) weights, which :func:`snapshot_rule_scores` scores with.
+DEFAULT_WEIGHTS = (0.25, 0.65, 0.1)
 #: The library's default (critic_weight, neighbor_weight), which ``--critic-averaging`` scores with.
 LIBRARY_WEIGHTS = (0.25, 0.75)
 #: Phase-1 epochs whose critic weights ``--critic-averaging`` keeps.
@@ -498,22 +511,30 @@ def variant_scores(saved, weights=WEIGHTS) -> dict[str, np.ndarray]:
             scores[f"{label} [{name}]"] = critic * critic_term + neighbor * neighbor_term + pixels * pixel_term
     scores.update(averaged_critic_scores(saved))
     scores.update(code_scores(saved))
+    scores.update(snapshot_rule_scores(saved))
     scores["raw-pixel 1-NN"] = saved["eval 1-NN"]
     return scores
 
 
 def last_critic_terms(det: DAnoGANDetector, X_train, X_eval) -> dict[str, np.ndarray]:
     """``-D(x)`` of the detector's own (last) critic alone, when its ``critic`` term also reads
-    earlier critics (``critic_snapshots``): the score without them, from the same fit."""
-    if det.critic_snapshots_ is None:
+    earlier critics (``critic_snapshots``): the score without them, from the same fit; and
+    each kept critic's ``-D(x)`` (``critic [epoch <e>]``), to weigh them otherwise offline, and
+    the epoch of each (``critic epochs``: the last critic's first)."""
+    snapshots = det.critic_snapshots_
+    if snapshots is None:
         return {}
+    names = ["last", *(f"epoch {e}" for e in snapshots.epochs)]
 
     def compute(batch):
-        return -det.networks_.critic(batch)[0].cpu()
+        return torch.cat([-det.networks_.critic(batch)[0][None], snapshots.values(batch)]).cpu()
 
+    terms = {"critic epochs": np.array([det.n_epochs, *snapshots.epochs])}
     with torch.no_grad():
-        return {f"{part} critic [last]": torch.cat(list(det._in_chunks(X, True, compute))).numpy().astype(np.float64)
-                for part, X in (("train", X_train), ("eval", X_eval))}
+        for part, X in (("train", X_train), ("eval", X_eval)):
+            values = torch.cat(list(det._in_chunks(X, True, compute)), dim=1).numpy().astype(np.float64)
+            terms.update({f"{part} critic [{name}]": row for name, row in zip(names, values)})
+    return terms
 
 
 def code_scores(saved) -> dict[str, np.ndarray]:
@@ -541,6 +562,44 @@ def code_scores(saved) -> dict[str, np.ndarray]:
             scores[label] = sum(w * parts["eval"][t] / spreads[t] for w, t in named if w > 0)
     if "eval critic [last]" in saved:
         scores["critic [last critic only]"] = saved["eval critic [last]"]
+    return scores
+
+
+def snapshot_critic_term(saved, part: str, rule: tuple) -> np.ndarray:
+    """The ``critic`` term of ``part`` ("train" or "eval") with the kept critics weighed by
+    ``rule`` (:data:`SNAPSHOT_RULES`), from a fit that saved each critic's values."""
+    epochs = saved["critic epochs"]  # the last critic's first, then the kept ones oldest first
+    names = ["last", *(f"epoch {e}" for e in epochs[1:])]
+    train = np.stack([saved[f"train critic [{n}]"] for n in names])
+    scales = np.array([spread(v) for v in train])[:, None]
+    values = np.stack([saved[f"{part} critic [{n}]"] for n in names]) / scales
+    if rule[0] == "max":
+        return (values - np.median(train / scales, axis=1, keepdims=True)).max(0)
+    if rule[0] == "recent":
+        weights = np.r_[1.0, np.zeros(len(names) - 1)]
+        weights[len(names) - min(rule[1], len(names) - 1):] = 1.0
+    elif rule[0] == "epoch":
+        weights = epochs.astype(np.float64)
+    else:  # agreement
+        weights = np.r_[1.0, [max(0.0, spearmanr(t, train[0])[0]) for t in train[1:]]]
+    return weights @ values / weights.sum()
+
+
+def snapshot_rule_scores(saved) -> dict[str, np.ndarray]:
+    """The library's default score (:data:`DEFAULT_WEIGHTS`) with each rule of
+    :data:`SNAPSHOT_RULES` for its ``critic`` term, every term divided by its spread on the
+    training images; empty for a fit that did not save each kept critic's values."""
+    if "critic epochs" not in saved:
+        return {}
+    named = tuple(zip(DEFAULT_WEIGHTS, ("critic", "neighbor", "latent")))
+    label = f"{_label(named)} [{LIBRARY_BANK}]"
+    scores = {}
+    for name, rule in SNAPSHOT_RULES.items():
+        parts = {part: {"critic": snapshot_critic_term(saved, part, rule),
+                        "neighbor": saved[f"{part} {LIBRARY_BANK}"], "latent": saved[f"{part} latent"]}
+                 for part in ("train", "eval")}
+        spreads = {t: spread(v) for t, v in parts["train"].items()}
+        scores[f"{label} [critic {name}]"] = sum(w * parts["eval"][t] / spreads[t] for w, t in named)
     return scores
 
 
