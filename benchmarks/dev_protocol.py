@@ -150,7 +150,7 @@ AVERAGED_CRITICS = {
 #: averaged (each critic's terms scaled by their own spread), the last epoch's included.
 CRITIC_ENSEMBLES = {"ensemble of 3": 3}
 #: Ways to weigh the kept critics (``critic_snapshots``) in the ``critic`` term, which
-#: :func:`snapshot_rule_scores` computes offline from one fit's saved values of each critic
+#: :func:`weighed_critics` computes offline from one fit's saved values of each critic
 #: (each divided by its spread on the training images): name -> rule. ``("recent", k)``: the
 #: uniform mean of the last critic and the k most recent kept ones (the library's rule with
 #: ``critic_snapshots=k``); ``("epoch",)``: every critic weighted by its epoch; ``("agreement",)``:
@@ -537,6 +537,11 @@ def last_critic_terms(det: DAnoGANDetector, X_train, X_eval) -> dict[str, np.nda
     return terms
 
 
+def scaled_terms(parts: dict[str, dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Each term of ``parts["eval"]`` divided by its spread on ``parts["train"]``."""
+    return {t: parts["eval"][t] / spread(parts["train"][t]) for t in parts["eval"]}
+
+
 def code_scores(saved) -> dict[str, np.ndarray]:
     """The ``codes`` group's terms alone and added to the library's two terms
     (:data:`LIBRARY_BANK`) at :data:`CODE_WEIGHTS`, each term divided by its spread on
@@ -547,42 +552,48 @@ def code_scores(saved) -> dict[str, np.ndarray]:
     for code, (suffix, critic) in itertools.product(CODE_TERMS, critics.items()):
         if f"eval {code}" not in saved or f"eval {critic}" not in saved:
             continue
-        parts = {part: {"critic": saved[f"{part} {critic}"], "neighbor": saved[f"{part} {LIBRARY_BANK}"],
-                        code: saved[f"{part} {code}"]} for part in ("train", "eval")}
-        spreads = term_spreads({"critic": parts["train"]["critic"], "neighbor": parts["train"]["neighbor"]})
-        spreads[code] = term_spreads({"neighbor": parts["train"][code]})["neighbor"]
+        scaled = scaled_terms({part: {"critic": saved[f"{part} {critic}"], "neighbor": saved[f"{part} {LIBRARY_BANK}"],
+                                      code: saved[f"{part} {code}"]} for part in ("train", "eval")})
         for weights in CODE_WEIGHTS:
             named = tuple(zip(weights, ("critic", "neighbor", code)))
             if suffix and weights[0] == 0.0:
                 continue  # no critic term: the same score with either critic
             if weights[:2] == (0.0, 0.0):
-                scores[code] = parts["eval"][code] / spreads[code]
+                scores[code] = scaled[code]
                 continue
             label = f"{_label(named)} [{LIBRARY_BANK}]{suffix}"
-            scores[label] = sum(w * parts["eval"][t] / spreads[t] for w, t in named if w > 0)
+            scores[label] = sum(w * scaled[t] for w, t in named if w > 0)
     if "eval critic [last]" in saved:
         scores["critic [last critic only]"] = saved["eval critic [last]"]
     return scores
 
 
-def snapshot_critic_term(saved, part: str, rule: tuple) -> np.ndarray:
-    """The ``critic`` term of ``part`` ("train" or "eval") with the kept critics weighed by
-    ``rule`` (:data:`SNAPSHOT_RULES`), from a fit that saved each critic's values."""
-    epochs = saved["critic epochs"]  # the last critic's first, then the kept ones oldest first
+def kept_critic_values(saved) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The epoch of every critic a fit saved (the last critic's first, then the kept ones
+    oldest first) and, per part, their values, each critic's divided by its spread on the
+    training images: shape (critics, rows)."""
+    epochs = saved["critic epochs"]
     names = ["last", *(f"epoch {e}" for e in epochs[1:])]
-    train = np.stack([saved[f"train critic [{n}]"] for n in names])
-    scales = np.array([spread(v) for v in train])[:, None]
-    values = np.stack([saved[f"{part} critic [{n}]"] for n in names]) / scales
+    values = {part: np.stack([saved[f"{part} critic [{n}]"] for n in names]) for part in ("train", "eval")}
+    scales = np.array([spread(v) for v in values["train"]])[:, None]
+    return epochs, {part: v / scales for part, v in values.items()}
+
+
+def weighed_critics(epochs: np.ndarray, values: dict[str, np.ndarray], rule: tuple) -> dict[str, np.ndarray]:
+    """The ``critic`` term of each part with the critics of :func:`kept_critic_values`
+    weighed by ``rule`` (:data:`SNAPSHOT_RULES`)."""
+    train = values["train"]
     if rule[0] == "max":
-        return (values - np.median(train / scales, axis=1, keepdims=True)).max(0)
+        centre = np.median(train, axis=1, keepdims=True)
+        return {part: (v - centre).max(0) for part, v in values.items()}
     if rule[0] == "recent":
-        weights = np.r_[1.0, np.zeros(len(names) - 1)]
-        weights[len(names) - min(rule[1], len(names) - 1):] = 1.0
+        weights = np.r_[1.0, np.zeros(len(epochs) - 1)]
+        weights[len(epochs) - min(rule[1], len(epochs) - 1):] = 1.0
     elif rule[0] == "epoch":
         weights = epochs.astype(np.float64)
     else:  # agreement
         weights = np.r_[1.0, [max(0.0, spearmanr(t, train[0])[0]) for t in train[1:]]]
-    return weights @ values / weights.sum()
+    return {part: weights @ v / weights.sum() for part, v in values.items()}
 
 
 def snapshot_rule_scores(saved) -> dict[str, np.ndarray]:
@@ -591,15 +602,15 @@ def snapshot_rule_scores(saved) -> dict[str, np.ndarray]:
     training images; empty for a fit that did not save each kept critic's values."""
     if "critic epochs" not in saved:
         return {}
+    epochs, values = kept_critic_values(saved)
     named = tuple(zip(DEFAULT_WEIGHTS, ("critic", "neighbor", "latent")))
     label = f"{_label(named)} [{LIBRARY_BANK}]"
     scores = {}
     for name, rule in SNAPSHOT_RULES.items():
-        parts = {part: {"critic": snapshot_critic_term(saved, part, rule),
-                        "neighbor": saved[f"{part} {LIBRARY_BANK}"], "latent": saved[f"{part} latent"]}
-                 for part in ("train", "eval")}
-        spreads = {t: spread(v) for t, v in parts["train"].items()}
-        scores[f"{label} [critic {name}]"] = sum(w * parts["eval"][t] / spreads[t] for w, t in named)
+        critic = weighed_critics(epochs, values, rule)
+        scaled = scaled_terms({part: {"critic": critic[part], "neighbor": saved[f"{part} {LIBRARY_BANK}"],
+                                      "latent": saved[f"{part} latent"]} for part in ("train", "eval")})
+        scores[f"{label} [critic {name}]"] = sum(w * scaled[t] for w, t in named)
     return scores
 
 
