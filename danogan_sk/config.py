@@ -85,7 +85,7 @@ class TrainingConfig:
     validation_fraction: float | None = _param(None, Interval(Real, 0, 1, closed="neither"), None)
     n_iter_no_change: int = _param(5, _at_least(1))
     critic_average_epochs: int = _param(3, _at_least(1))
-    critic_snapshots: int = _param(0, _at_least(0))
+    critic_snapshots: int = _param(4, _at_least(0))
     generator_average_epochs: int = _param(1, _at_least(1))
     reconstruction_weight: float = _param(0.0, _NON_NEGATIVE)
     augment_shift: int = _param(0, _at_least(0))
