@@ -178,11 +178,11 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         at 48 + 9 epochs from 0.878 to 0.903, where the last critic alone
         had begun to fall, and moved Fashion-MNIST's by -0.006 (0.746 to
         0.740, within the spread between seeds). A fit of fewer than 9
-        phase-1 epochs keeps none. 0 reads the last critic only (the
+        phase-1 epochs keeps none. 0 reads the last critic only: the
         thesis, ``THESIS_PARAMS``, and detectors fitted by version 0.4.0
-        with its default, which load with it). Costs a copy of the critic's weights per
-        snapshot, in the fitted detector too, and a pass of each through
-        every query when scoring.
+        with its default, which load with 0. Costs a copy of the critic's
+        weights per snapshot, in the fitted detector too, and a pass of
+        each through every query when scoring.
     generator_average_epochs : int, default=1
         The same for the generators: after phase 1 they get the mean of
         their weights at the end of the last ``generator_average_epochs``

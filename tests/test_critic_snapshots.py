@@ -9,7 +9,7 @@ import torch
 
 import danogan_sk.training as training
 from conftest import single_thread
-from danogan_sk import DAnoGANDetector
+from danogan_sk import THESIS_PARAMS, DAnoGANDetector
 
 X = np.random.default_rng(0).normal(size=(64, 5))
 # A fixed entropy decay: the first epochs of a longer fit are those of a shorter one.
@@ -50,6 +50,13 @@ def test_the_last_snapshots_are_kept_and_the_last_epoch_is_the_critic_itself(n_e
     else:
         assert det.critic_snapshots_.epochs == epochs
         assert len(det.critic_snapshots_) == len(epochs) <= kept
+
+
+def test_the_default_keeps_the_earlier_critics_and_the_thesis_configuration_does_not():
+    default = DAnoGANDetector(n_epochs=33, **TINY).fit(X)
+    assert default.critic_snapshots_.epochs == (8, 16, 32)
+    thesis = {**THESIS_PARAMS, **TINY, "n_epochs": 33}
+    assert DAnoGANDetector(**thesis).fit(X).critic_snapshots_ is None
 
 
 def test_the_critic_term_is_the_mean_of_every_critic_s_scaled_value(fitted):
