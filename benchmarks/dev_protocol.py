@@ -12,7 +12,8 @@ per fit, and ``runs.jsonl``), so that every label-free combination below is
 computed from them without refitting:
 
 * ``eq. 5.1``: the thesis's score, alpha = 0.9, unscaled;
-* single terms (``mse``, ``critic``) and the previous default
+* single terms (``mse``, ``critic``, ``feature_mse``: the critic features' squared
+  error between a query and its reconstruction) and the previous default
   (``mse + critic``, each divided by its interquartile range on the
   training images);
 * ``neighbor[bank]``: distance of the critic features ``D_i`` to the
@@ -29,7 +30,11 @@ computed from them without refitting:
 * ``codes`` (``--bank-groups codes``): the distance of a query's latent code
   ``E_k(x)`` to the nearest training code of its cluster, and the entropy of
   the classifier's cluster distribution, alone and added to the library's two
-  terms at :data:`CODE_WEIGHTS`.
+  terms at :data:`CODE_WEIGHTS`;
+* ``critics`` (``--bank-groups critics``): the neighbour term read from the
+  features of every kept critic (``critic_snapshots``) and each critic's
+  value averaged over the query and its one-pixel moves, combined as
+  :data:`EVERY_CRITIC_RULES` says.
 
 With ``--critic-averaging`` each fit also keeps the critic's weights at the end of
 its last ten phase-1 epochs, and the default score is computed with the critics of
@@ -130,12 +135,21 @@ SHIFT_QUERIES = {"euc k1 all query shift4": _CROSS, "euc k1 all query shift8": _
 #: Groups of banks ``--bank-groups`` chooses from; :data:`DEFAULT_BANK` and
 #: :data:`SHIFT_QUERIES` (the library's term at ``neighbor_shift`` 0, 1 and the
 #: 3 x 3 square) are always computed.
-BANK_GROUPS = ("settings", "layers", "shifts", "codes")
+BANK_GROUPS = ("settings", "layers", "shifts", "codes", "critics")
 #: Weights of the ``codes`` group's sums (:func:`code_terms`): (critic, neighbour, code term).
 CODE_WEIGHTS = ((0.25, 0.65, 0.1), (0.25, 0.5, 0.25), (0.2, 0.6, 0.2), (0.25, 0.375, 0.375),
                 (0.0, 0.75, 0.25), (0.0, 0.0, 1.0))
 #: The ``codes`` group's terms: the latent code's distance and the classifier's entropy.
 CODE_TERMS = ("latent", "entropy")
+#: Ways the ``critics`` group (:func:`every_critic_terms`) reads the last and the kept critics
+#: (``critic_snapshots``) at once, in the library's default score (:data:`DEFAULT_WEIGHTS`):
+#: name -> (neighbour term, critic term). ``"library"``: the library's term; ``"every critic"``:
+#: the mean of the term of each critic, each divided by its spread on the training images, as
+#: the library's ``critic`` term combines the critics' values; ``"moved mean"``: each critic's
+#: value averaged over the query and its four one-pixel moves before that mean.
+EVERY_CRITIC_RULES = {"neighbor of every critic": ("every critic", "library"),
+                      "critic moved mean": ("library", "moved mean"),
+                      "neighbor of every critic, critic moved mean": ("every critic", "moved mean")}
 #: Critics of ``--critic-averaging``, from the weights at the end of the last phase-1 epochs:
 #: name -> how the last epochs' weights combine: ``("epoch", j)`` the weights j epochs
 #: before the last (the score's fluctuation from epoch to epoch), ``("mean", k)`` the
@@ -456,6 +470,64 @@ def code_terms(det: DAnoGANDetector, X_train, X_eval) -> dict[str, np.ndarray]:
     return terms
 
 
+def every_critic_terms(det: DAnoGANDetector, X_train, X_eval) -> dict[str, np.ndarray]:
+    """The ``critics`` group: for the last critic and every kept one (``critic_snapshots``), the
+    library's ``neighbor`` term read from that critic's ``D_i`` (:data:`LIBRARY_BANK`: a bank of
+    every training image, queries also moved by one pixel along each axis), ``neighbor [critic
+    <name>]``, and its value ``-D(x)`` averaged over the query and the same four moves, ``critic
+    moved mean [critic <name>]``; ``<name>`` is ``last`` or ``epoch <e>``."""
+    critics = {"last": det.networks_.critic}
+    if det.critic_snapshots_ is not None:
+        snapshots = det.critic_snapshots_
+        critics.update({f"epoch {e}": c for e, c in zip(snapshots.epochs, snapshots.critics)})
+    terms = {}
+    for name, critic in critics.items():
+
+        def compute(batch, critic=critic):
+            features = critic.features(batch)
+            return features.flatten(1).cpu(), -critic.value_from_features(features).cpu()
+
+        moved = {}
+        for part, X in (("train", X_train), ("eval", X_eval)):
+            moved[part], values = {}, []
+            for offset in ((0, 0), *_CROSS):
+                with torch.no_grad():
+                    parts = list(det._in_chunks(X if offset == (0, 0) else shifted(X, *offset), True, compute))
+                moved[part][offset] = torch.cat([p[0] for p in parts])
+                values.append(torch.cat([p[1] for p in parts]))
+            terms[f"{part} critic moved mean [critic {name}]"] = torch.stack(values).mean(0).double().numpy()
+        neighbor = shifted_query_terms(moved, {"neighbor": _CROSS})
+        terms.update({f"{part} neighbor [critic {name}]": neighbor[f"{part} neighbor"] for part in ("train", "eval")})
+    return terms
+
+
+def every_critic_scores(saved) -> dict[str, np.ndarray]:
+    """The library's default score with each rule of :data:`EVERY_CRITIC_RULES`, and the
+    neighbour term of every critic alone (``neighbor of every critic``); empty for a fit
+    that did not run the ``critics`` group."""
+    names = [k[len("eval neighbor [critic "):-1] for k in saved if k.startswith("eval neighbor [critic ")]
+    if not names:
+        return {}
+
+    def mean_of_critics(term: str) -> dict[str, np.ndarray]:
+        stacked = {part: np.stack([saved[f"{part} {term} [critic {n}]"] for n in names]) for part in ("train", "eval")}
+        scales = np.array([spread(v) for v in stacked["train"]])[:, None]
+        return {part: (v / scales).mean(0) for part, v in stacked.items()}
+
+    neighbor = {"library": {part: saved[f"{part} {LIBRARY_BANK}"] for part in ("train", "eval")},
+                "every critic": mean_of_critics("neighbor")}
+    critic = {"library": {part: saved[f"{part} critic"] for part in ("train", "eval")},
+              "moved mean": mean_of_critics("critic moved mean")}
+    named = tuple(zip(DEFAULT_WEIGHTS, ("critic", "neighbor", "latent")))
+    label = f"{_label(named)} [{LIBRARY_BANK}]"
+    scores = {"neighbor of every critic": neighbor["every critic"]["eval"]}
+    for name, (neighbor_rule, critic_rule) in EVERY_CRITIC_RULES.items():
+        scaled = scaled_terms({part: {"critic": critic[critic_rule][part], "neighbor": neighbor[neighbor_rule][part],
+                                      "latent": saved[f"{part} latent"]} for part in ("train", "eval")})
+        scores[f"{label} [{name}]"] = sum(w * scaled[t] for w, t in named)
+    return scores
+
+
 def _relative_distance_terms(train: Tensor, query: Tensor) -> dict[str, np.ndarray]:
     """``D_i`` banks scored by the mean distance to 3 neighbours, and by the distance to the
     nearest bank row divided by that row's own distance to its nearest other row (a local
@@ -488,6 +560,7 @@ def variant_scores(saved, weights=WEIGHTS) -> dict[str, np.ndarray]:
         "eq. 5.1": anomaly_score(evaluation, 0.9),
         "mse": evaluation["mse"],
         "critic": evaluation["critic"],
+        **({"feature_mse": saved["eval feature_mse"]} if "eval feature_mse" in saved else {}),
         "mse + critic (previous default)": anomaly_score(evaluation, 0.0, 0.5, spreads),
     }
     bank_spreads = {}
@@ -512,6 +585,7 @@ def variant_scores(saved, weights=WEIGHTS) -> dict[str, np.ndarray]:
     scores.update(averaged_critic_scores(saved))
     scores.update(code_scores(saved))
     scores.update(snapshot_rule_scores(saved))
+    scores.update(every_critic_scores(saved))
     scores["raw-pixel 1-NN"] = saved["eval 1-NN"]
     return scores
 
@@ -719,7 +793,7 @@ def run(args, params: dict, out: Path) -> None:
             saved = {"y_eval": y_eval}
             for part, data in (("train", X_train), ("eval", X_eval)):
                 components = det.score_components(data)
-                saved.update({f"{part} {t}": components[t] for t in ("mse", "kl", "critic")})
+                saved.update({f"{part} {t}": components[t] for t in ("mse", "kl", "feature_mse", "critic")})
             # The critic reads every image once, as it is and moved, for every bank alike.
             features = {part: torch.from_numpy(det.critic_features(X))
                         for part, X in (("train", X_train), ("eval", X_eval))}
@@ -734,6 +808,8 @@ def run(args, params: dict, out: Path) -> None:
             saved.update(shifted_query_terms(moved))
             if "codes" in args.bank_groups:
                 saved.update(code_terms(det, X_train, X_eval))
+            if "critics" in args.bank_groups:
+                saved.update(every_critic_terms(det, X_train, X_eval))
             if args.critic_averaging:
                 saved.update(averaged_critic_terms(det, snapshots, X_train, X_eval))
             saved.update(last_critic_terms(det, X_train, X_eval))
@@ -858,7 +934,8 @@ def main() -> None:
     parser.add_argument("--bank-groups", nargs="*", default=list(BANK_GROUPS), choices=BANK_GROUPS,
                         help="which banks to compute besides the library's (DEFAULT_BANK, SHIFT_QUERIES): "
                              "the settings of BANKS, the other critic LAYER_BANKS (with EXTRA_BANKS), "
-                             "the SHIFT_BANKS, the latent-code and entropy terms (codes); none when given alone")
+                             "the SHIFT_BANKS, the latent-code and entropy terms (codes), the terms of every "
+                             "kept critic (critics); none when given alone")
     parser.add_argument("--critic-averaging", action="store_true",
                         help="also keep the critic's weights of the last phase-1 epochs and score with "
                              "each, their averages (AVERAGED_CRITICS) and score ensembles (CRITIC_ENSEMBLES)")
