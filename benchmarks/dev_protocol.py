@@ -510,21 +510,15 @@ def every_critic_scores(saved) -> dict[str, np.ndarray]:
         return {}
 
     def mean_of_critics(term: str) -> dict[str, np.ndarray]:
-        stacked = {part: np.stack([saved[f"{part} {term} [critic {n}]"] for n in names]) for part in ("train", "eval")}
-        scales = np.array([spread(v) for v in stacked["train"]])[:, None]
-        return {part: (v / scales).mean(0) for part, v in stacked.items()}
+        return {part: v.mean(0) for part, v in scaled_rows(saved, [f"{term} [critic {n}]" for n in names]).items()}
 
     neighbor = {"library": {part: saved[f"{part} {LIBRARY_BANK}"] for part in ("train", "eval")},
                 "every critic": mean_of_critics("neighbor")}
     critic = {"library": {part: saved[f"{part} critic"] for part in ("train", "eval")},
               "moved mean": mean_of_critics("critic moved mean")}
-    named = tuple(zip(DEFAULT_WEIGHTS, ("critic", "neighbor", "latent")))
-    label = f"{_label(named)} [{LIBRARY_BANK}]"
     scores = {"neighbor of every critic": neighbor["every critic"]["eval"]}
     for name, (neighbor_rule, critic_rule) in EVERY_CRITIC_RULES.items():
-        scaled = scaled_terms({part: {"critic": critic[critic_rule][part], "neighbor": neighbor[neighbor_rule][part],
-                                      "latent": saved[f"{part} latent"]} for part in ("train", "eval")})
-        scores[f"{label} [{name}]"] = sum(w * scaled[t] for w, t in named)
+        scores[f"{LIBRARY_LABEL} [{name}]"] = library_score(saved, critic[critic_rule], neighbor[neighbor_rule])
     return scores
 
 
@@ -642,15 +636,34 @@ def code_scores(saved) -> dict[str, np.ndarray]:
     return scores
 
 
+def scaled_rows(saved, terms: list[str]) -> dict[str, np.ndarray]:
+    """Per part, the saved ``terms`` stacked, each divided by its spread on the training
+    images: shape (len(terms), rows)."""
+    values = {part: np.stack([saved[f"{part} {t}"] for t in terms]) for part in ("train", "eval")}
+    scales = np.array([spread(v) for v in values["train"]])[:, None]
+    return {part: v / scales for part, v in values.items()}
+
+
+def library_score(saved, critic: dict[str, np.ndarray], neighbor: dict[str, np.ndarray]) -> np.ndarray:
+    """The library's default score (:data:`DEFAULT_WEIGHTS`) of the evaluation rows with the
+    ``critic`` and ``neighbor`` terms given per part and the saved ``latent`` term, every term
+    divided by its spread on the training images."""
+    scaled = scaled_terms({part: {"critic": critic[part], "neighbor": neighbor[part], "latent": saved[f"{part} latent"]}
+                           for part in ("train", "eval")})
+    return sum(w * scaled[t] for w, t in zip(DEFAULT_WEIGHTS, ("critic", "neighbor", "latent")))
+
+
+#: The label of :func:`library_score`'s variants, before each rule's name.
+LIBRARY_LABEL = f"{_label(tuple(zip(DEFAULT_WEIGHTS, ('critic', 'neighbor', 'latent'))))} [{LIBRARY_BANK}]"
+
+
 def kept_critic_values(saved) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The epoch of every critic a fit saved (the last critic's first, then the kept ones
     oldest first) and, per part, their values, each critic's divided by its spread on the
     training images: shape (critics, rows)."""
     epochs = saved["critic epochs"]
     names = ["last", *(f"epoch {e}" for e in epochs[1:])]
-    values = {part: np.stack([saved[f"{part} critic [{n}]"] for n in names]) for part in ("train", "eval")}
-    scales = np.array([spread(v) for v in values["train"]])[:, None]
-    return epochs, {part: v / scales for part, v in values.items()}
+    return epochs, scaled_rows(saved, [f"critic [{n}]" for n in names])
 
 
 def weighed_critics(epochs: np.ndarray, values: dict[str, np.ndarray], rule: tuple) -> dict[str, np.ndarray]:
@@ -677,15 +690,9 @@ def snapshot_rule_scores(saved) -> dict[str, np.ndarray]:
     if "critic epochs" not in saved:
         return {}
     epochs, values = kept_critic_values(saved)
-    named = tuple(zip(DEFAULT_WEIGHTS, ("critic", "neighbor", "latent")))
-    label = f"{_label(named)} [{LIBRARY_BANK}]"
-    scores = {}
-    for name, rule in SNAPSHOT_RULES.items():
-        critic = weighed_critics(epochs, values, rule)
-        scaled = scaled_terms({part: {"critic": critic[part], "neighbor": saved[f"{part} {LIBRARY_BANK}"],
-                                      "latent": saved[f"{part} latent"]} for part in ("train", "eval")})
-        scores[f"{label} [critic {name}]"] = sum(w * scaled[t] for w, t in named)
-    return scores
+    neighbor = {part: saved[f"{part} {LIBRARY_BANK}"] for part in ("train", "eval")}
+    return {f"{LIBRARY_LABEL} [critic {name}]": library_score(saved, weighed_critics(epochs, values, rule), neighbor)
+            for name, rule in SNAPSHOT_RULES.items()}
 
 
 def averaged_critic_scores(saved) -> dict[str, np.ndarray]:
