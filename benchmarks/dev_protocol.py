@@ -77,6 +77,7 @@ import contextlib
 import functools
 import itertools
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -977,6 +978,17 @@ def main() -> None:
         per_class(records, args.per_class)
     else:
         summary(records, args.classes, args.top)
+
+
+def main_patched(option: str, patch, description: str) -> None:
+    """:func:`main` after ``patch(value)``, ``value`` the float given as ``option``, for
+    screens of settings the library does not have (``option`` is taken out of the arguments)."""
+    parser = argparse.ArgumentParser(description=description, add_help=False)
+    parser.add_argument(option, type=float, required=True)
+    args, rest = parser.parse_known_args()
+    patch(getattr(args, option.lstrip("-").replace("-", "_")))
+    with mock.patch("sys.argv", [sys.argv[0], *rest]):
+        main()
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ latent term too).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -112,9 +111,4 @@ def variant_scores_with_rotation(saved, *args) -> dict:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], add_help=False)
-    parser.add_argument("--rotation-weight", type=float, required=True)
-    args, rest = parser.parse_known_args()
-    patch(args.rotation_weight)
-    sys.argv = [sys.argv[0], *rest]
-    dev_protocol.main()
+    dev_protocol.main_patched("--rotation-weight", patch, __doc__.splitlines()[0])
