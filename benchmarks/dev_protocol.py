@@ -984,9 +984,9 @@ def main_patched(option: str, patch, description: str) -> None:
     """:func:`main` after ``patch(value)``, ``value`` the float given as ``option``, for
     screens of settings the library does not have (``option`` is taken out of the arguments)."""
     parser = argparse.ArgumentParser(description=description, add_help=False)
-    parser.add_argument(option, type=float, required=True)
+    parser.add_argument(option, type=float, required=True, dest="value")
     args, rest = parser.parse_known_args()
-    patch(getattr(args, option.lstrip("-").replace("-", "_")))
+    patch(args.value)
     with mock.patch("sys.argv", [sys.argv[0], *rest]):
         main()
 
