@@ -81,11 +81,15 @@ def code_terms_with_density(det, X_train, X_eval) -> dict[str, np.ndarray]:
 def code_scores_with_density(saved) -> dict[str, np.ndarray]:
     """``dev_protocol.code_scores`` and the library's default score plus each density term."""
     scores = _code_scores(saved)
-    for term in [t for t in DENSITY_TERMS if f"eval {t}" in saved]:
-        scaled = dev_protocol.scaled_rows(saved, ["critic", dev_protocol.LIBRARY_BANK, "latent", term])["eval"]
-        default = sum(w * row for w, row in zip(dev_protocol.DEFAULT_WEIGHTS, scaled[:3]))
+    terms = [t for t in DENSITY_TERMS if f"eval {t}" in saved]
+    if not terms:
+        return scores
+    parts = ("train", "eval")
+    default = dev_protocol.library_score(saved, {p: saved[f"{p} critic"] for p in parts},
+                                         {p: saved[f"{p} {dev_protocol.LIBRARY_BANK}"] for p in parts})
+    for term, scaled in zip(terms, dev_protocol.scaled_rows(saved, terms)["eval"]):
         for weight in ADDED_WEIGHTS:
-            scores[f"{dev_protocol.LIBRARY_LABEL} + {weight:g} {term}"] = default + weight * scaled[3]
+            scores[f"{dev_protocol.LIBRARY_LABEL} + {weight:g} {term}"] = default + weight * scaled
     return scores
 
 
