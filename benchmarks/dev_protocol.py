@@ -34,7 +34,11 @@ computed from them without refitting:
 * ``critics`` (``--bank-groups critics``): the neighbour term read from the
   features of every kept critic (``critic_snapshots``) and each critic's
   value averaged over the query and its one-pixel moves, combined as
-  :data:`EVERY_CRITIC_RULES` says.
+  :data:`EVERY_CRITIC_RULES` says;
+* ``turns`` (``--bank-groups turns``): the library's neighbour term with each query
+  also turned about the image centre by a few degrees (:data:`TURN_QUERIES`), its
+  distance the smallest over itself, its one-pixel moves and its turns, in the
+  library's default score (with ``codes``, whose latent term that score needs).
 
 With ``--critic-averaging`` each fit also keeps the critic's weights at the end of
 its last ten phase-1 epochs, and the default score is computed with the critics of
@@ -136,7 +140,17 @@ SHIFT_QUERIES = {"euc k1 all query shift4": _CROSS, "euc k1 all query shift8": _
 #: Groups of banks ``--bank-groups`` chooses from; :data:`DEFAULT_BANK` and
 #: :data:`SHIFT_QUERIES` (the library's term at ``neighbor_shift`` 0, 1 and the
 #: 3 x 3 square) are always computed.
-BANK_GROUPS = ("settings", "layers", "shifts", "codes", "critics")
+BANK_GROUPS = ("settings", "layers", "shifts", "codes", "critics", "turns")
+#: The ``turns`` group: queries also turned about the image centre (bilinear, the uncovered
+#: corners zero, MNIST's black) beside the library's one-pixel moves: name -> (offsets of
+#: :data:`_CROSS` or none, angles in degrees). A query's distance is the smallest over itself,
+#: its moves and its turns; a training image's moves and turns leave out its own row.
+TURN_QUERIES = {
+    "query shift4 turn8": (_CROSS, (8, -8)),
+    "query shift4 turn15": (_CROSS, (15, -15)),
+    "query shift4 turn8,16": (_CROSS, (8, -8, 16, -16)),
+    "query turn8": ((), (8, -8)),
+}
 #: Weights of the ``codes`` group's sums (:func:`code_terms`): (critic, neighbour, code term).
 CODE_WEIGHTS = ((0.25, 0.65, 0.1), (0.25, 0.5, 0.25), (0.2, 0.6, 0.2), (0.25, 0.375, 0.375),
                 (0.0, 0.75, 0.25), (0.0, 0.0, 1.0))
@@ -304,6 +318,46 @@ def moved_vectors(det: DAnoGANDetector, X, features: Tensor, offsets=_SQUARE) ->
     :data:`_SQUARE`): what the shifted banks and queries read."""
     moved = {offset: torch.from_numpy(det.critic_features(shifted(X, *offset))) for offset in offsets}
     return {offset: feature_vectors(f, None, "euclidean") for offset, f in {(0, 0): features, **moved}.items()}
+
+
+def turned(X: np.ndarray, degrees: float) -> np.ndarray:
+    """Images ``X`` (n, H, W) or (n, C, H, W) turned counter-clockwise by ``degrees`` about
+    their centre (bilinear), the uncovered corners zero; float32."""
+    x = torch.from_numpy(np.asarray(X, np.float32))
+    images = x.reshape(len(x), -1, *x.shape[-2:])
+    a = np.deg2rad(degrees)
+    theta = torch.tensor([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0]], dtype=torch.float32)
+    grid = F.affine_grid(theta.expand(len(images), 2, 3), images.shape, align_corners=False)
+    return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros").reshape(x.shape).numpy()
+
+
+def turned_query_terms(det: DAnoGANDetector, X_train, X_eval, moved: dict[str, dict]) -> dict[str, np.ndarray]:
+    """``neighbor`` for every setting of :data:`TURN_QUERIES`, from each part's vectors by
+    offset (:func:`moved_vectors`) and the vectors of its turned images."""
+    angles = sorted({a for _, turns in TURN_QUERIES.values() for a in turns})
+    bank = MemoryBank(moved["train"][(0, 0)], 1, "euclidean", None)
+    terms = {}
+    for part, X in (("train", X_train), ("eval", X_eval)):
+        vectors = moved[part]
+        unshifted, own = bank.distance_and_own_rows(vectors[(0, 0)])
+        by_offset = {o: bank.distance(vectors[o], exclude=own) for o in _CROSS}
+        by_angle = {a: bank.distance(feature_vectors(torch.from_numpy(det.critic_features(turned(X, a))),
+                                                     None, "euclidean"), exclude=own) for a in angles}
+        for name, (offsets, turns) in TURN_QUERIES.items():
+            candidates = [unshifted, *(by_offset[o] for o in offsets), *(by_angle[a] for a in turns)]
+            terms[f"{part} {name}"] = torch.stack(candidates).min(0).values.double().numpy()
+    return terms
+
+
+def turn_scores(saved) -> dict[str, np.ndarray]:
+    """The library's default score (:func:`library_score`) with the neighbour term of each
+    setting of :data:`TURN_QUERIES` (needs the ``codes`` group's latent term)."""
+    if "eval latent" not in saved:
+        return {}
+    critic = {part: saved[f"{part} critic"] for part in ("train", "eval")}
+    return {f"{LIBRARY_LABEL} [{name}]": library_score(saved, critic, {part: saved[f"{part} {name}"]
+                                                                       for part in ("train", "eval")})
+            for name in TURN_QUERIES if f"eval {name}" in saved}
 
 
 def shifted_bank_terms(train: dict, query: Tensor, chunk: int = 500) -> dict[str, np.ndarray]:
@@ -581,6 +635,7 @@ def variant_scores(saved, weights=WEIGHTS) -> dict[str, np.ndarray]:
     scores.update(code_scores(saved))
     scores.update(snapshot_rule_scores(saved))
     scores.update(every_critic_scores(saved))
+    scores.update(turn_scores(saved))
     scores["raw-pixel 1-NN"] = saved["eval 1-NN"]
     return scores
 
@@ -816,6 +871,8 @@ def run(args, params: dict, out: Path) -> None:
             saved.update(shifted_query_terms(moved))
             if "codes" in args.bank_groups:
                 saved.update(code_terms(det, X_train, X_eval))
+            if "turns" in args.bank_groups:
+                saved.update(turned_query_terms(det, X_train, X_eval, moved))
             if "critics" in args.bank_groups:
                 saved.update(every_critic_terms(det, X_train, X_eval))
             if args.critic_averaging:
@@ -943,7 +1000,7 @@ def main() -> None:
                         help="which banks to compute besides the library's (DEFAULT_BANK, SHIFT_QUERIES): "
                              "the settings of BANKS, the other critic LAYER_BANKS (with EXTRA_BANKS), "
                              "the SHIFT_BANKS, the latent-code and entropy terms (codes), the terms of every "
-                             "kept critic (critics); none when given alone")
+                             "kept critic (critics), queries also turned (TURN_QUERIES, turns); none when given alone")
     parser.add_argument("--critic-averaging", action="store_true",
                         help="also keep the critic's weights of the last phase-1 epochs and score with "
                              "each, their averages (AVERAGED_CRITICS) and score ensembles (CRITIC_ENSEMBLES)")
