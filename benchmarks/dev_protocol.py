@@ -142,14 +142,15 @@ SHIFT_QUERIES = {"euc k1 all query shift4": _CROSS, "euc k1 all query shift8": _
 #: 3 x 3 square) are always computed.
 BANK_GROUPS = ("settings", "layers", "shifts", "codes", "critics", "turns")
 #: The ``turns`` group: queries also turned about the image centre (bilinear, the uncovered
-#: corners zero, MNIST's black) beside the library's one-pixel moves: name -> (offsets of
-#: :data:`_CROSS` or none, angles in degrees). A query's distance is the smallest over itself,
-#: its moves and its turns; a training image's moves and turns leave out its own row.
+#: corners zero, MNIST's black) beside the library's one-pixel moves, scored as
+#: :data:`SHIFT_QUERIES` are (:func:`shifted_query_terms`): name -> the moves (offsets) and
+#: turns (``("turn", degrees)``) a query is also compared at. A query's distance is the
+#: smallest over itself and these; a training image's copies leave out its own row.
 TURN_QUERIES = {
-    "query shift4 turn8": (_CROSS, (8, -8)),
-    "query shift4 turn15": (_CROSS, (15, -15)),
-    "query shift4 turn8,16": (_CROSS, (8, -8, 16, -16)),
-    "query turn8": ((), (8, -8)),
+    "query shift4 turn8": (*_CROSS, ("turn", 8), ("turn", -8)),
+    "query shift4 turn15": (*_CROSS, ("turn", 15), ("turn", -15)),
+    "query shift4 turn8,16": (*_CROSS, ("turn", 8), ("turn", -8), ("turn", 16), ("turn", -16)),
+    "query turn8": (("turn", 8), ("turn", -8)),
 }
 #: Weights of the ``codes`` group's sums (:func:`code_terms`): (critic, neighbour, code term).
 CODE_WEIGHTS = ((0.25, 0.65, 0.1), (0.25, 0.5, 0.25), (0.2, 0.6, 0.2), (0.25, 0.375, 0.375),
@@ -331,22 +332,12 @@ def turned(X: np.ndarray, degrees: float) -> np.ndarray:
     return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros").reshape(x.shape).numpy()
 
 
-def turned_query_terms(det: DAnoGANDetector, X_train, X_eval, moved: dict[str, dict]) -> dict[str, np.ndarray]:
-    """``neighbor`` for every setting of :data:`TURN_QUERIES`, from each part's vectors by
-    offset (:func:`moved_vectors`) and the vectors of its turned images."""
-    angles = sorted({a for _, turns in TURN_QUERIES.values() for a in turns})
-    bank = MemoryBank(moved["train"][(0, 0)], 1, "euclidean", None)
-    terms = {}
-    for part, X in (("train", X_train), ("eval", X_eval)):
-        vectors = moved[part]
-        unshifted, own = bank.distance_and_own_rows(vectors[(0, 0)])
-        by_offset = {o: bank.distance(vectors[o], exclude=own) for o in _CROSS}
-        by_angle = {a: bank.distance(feature_vectors(torch.from_numpy(det.critic_features(turned(X, a))),
-                                                     None, "euclidean"), exclude=own) for a in angles}
-        for name, (offsets, turns) in TURN_QUERIES.items():
-            candidates = [unshifted, *(by_offset[o] for o in offsets), *(by_angle[a] for a in turns)]
-            terms[f"{part} {name}"] = torch.stack(candidates).min(0).values.double().numpy()
-    return terms
+def turned_vectors(det: DAnoGANDetector, X) -> dict[tuple[str, int], Tensor]:
+    """``D_i`` vectors (euclidean, every position) of ``X`` turned by every angle of
+    :data:`TURN_QUERIES`, keyed ``("turn", degrees)`` beside :func:`moved_vectors`' offsets."""
+    keys = {key for keys in TURN_QUERIES.values() for key in keys if key[0] == "turn"}
+    return {key: feature_vectors(torch.from_numpy(det.critic_features(turned(X, key[1]))), None, "euclidean")
+            for key in sorted(keys)}
 
 
 def turn_scores(saved) -> dict[str, np.ndarray]:
@@ -386,8 +377,9 @@ def shifted_bank_terms(train: dict, query: Tensor, chunk: int = 500) -> dict[str
 def shifted_query_terms(moved: dict[str, dict], settings=SHIFT_QUERIES) -> dict[str, np.ndarray]:
     """``neighbor`` for every setting of ``settings`` (by default :data:`SHIFT_QUERIES`), as
     the library's ``neighbor_shift`` scores, from each part's vectors by offset
-    (:func:`moved_vectors`): the bank holds every training image once, and a training image's
-    shifted copies leave out its own row as the image itself does."""
+    (:func:`moved_vectors`) or turn (:func:`turned_vectors`): the bank holds every training
+    image once, and a training image's moved or turned copies leave out its own row as the
+    image itself does."""
     bank = MemoryBank(moved["train"][(0, 0)], 1, "euclidean", None)
     needed = {o for offsets in settings.values() for o in offsets}
     terms = {}
@@ -868,11 +860,14 @@ def run(args, params: dict, out: Path) -> None:
                      "eval": moved_vectors(det, X_eval, features["eval"])}
             if "shifts" in args.bank_groups:
                 saved.update(shifted_bank_terms(moved["train"], moved["eval"][(0, 0)]))
-            saved.update(shifted_query_terms(moved))
+            query_settings = dict(SHIFT_QUERIES)
+            if "turns" in args.bank_groups:
+                moved["train"].update(turned_vectors(det, X_train))
+                moved["eval"].update(turned_vectors(det, X_eval))
+                query_settings.update(TURN_QUERIES)
+            saved.update(shifted_query_terms(moved, query_settings))
             if "codes" in args.bank_groups:
                 saved.update(code_terms(det, X_train, X_eval))
-            if "turns" in args.bank_groups:
-                saved.update(turned_query_terms(det, X_train, X_eval, moved))
             if "critics" in args.bank_groups:
                 saved.update(every_critic_terms(det, X_train, X_eval))
             if args.critic_averaging:
