@@ -38,7 +38,12 @@ computed from them without refitting:
 * ``turns`` (``--bank-groups turns``): the library's neighbour term with each query
   also turned about the image centre by a few degrees (:data:`TURN_QUERIES`), its
   distance the smallest over itself, its one-pixel moves and its turns, in the
-  library's default score (with ``codes``, whose latent term that score needs).
+  library's default score (with ``codes``, whose latent term that score needs);
+* ``patches`` (``--bank-groups patches``): each position of a query's ``D_i`` map
+  compared with the training images' features at the same position, the image
+  scored by its largest such distance (:data:`PATCH_WINDOWS`), alone, in place of
+  the neighbour term and beside the default score at :data:`PATCH_WEIGHTS` (with
+  ``codes``).
 
 With ``--critic-averaging`` each fit also keeps the critic's weights at the end of
 its last ten phase-1 epochs, and the default score is computed with the critics of
@@ -140,7 +145,7 @@ SHIFT_QUERIES = {"euc k1 all query shift4": _CROSS, "euc k1 all query shift8": _
 #: Groups of banks ``--bank-groups`` chooses from; :data:`DEFAULT_BANK` and
 #: :data:`SHIFT_QUERIES` (the library's term at ``neighbor_shift`` 0, 1 and the
 #: 3 x 3 square) are always computed.
-BANK_GROUPS = ("settings", "layers", "shifts", "codes", "critics", "turns")
+BANK_GROUPS = ("settings", "layers", "shifts", "codes", "critics", "turns", "patches")
 #: The ``turns`` group: queries also turned about the image centre (bilinear, the uncovered
 #: corners zero, MNIST's black) beside the library's one-pixel moves, scored as
 #: :data:`SHIFT_QUERIES` are (:func:`shifted_query_terms`): name -> the moves (offsets) and
@@ -152,6 +157,14 @@ TURN_QUERIES = {
     "query shift4 turn8,16": (*_CROSS, ("turn", 8), ("turn", -8), ("turn", 16), ("turn", -16)),
     "query turn8": (("turn", 8), ("turn", -8)),
 }
+#: The ``patches`` group: each position of a query's ``D_i`` map compared with the training
+#: images' features at the positions within ``window`` of it (0: the same position), the
+#: image scored by the largest of its positions' smallest distances (:func:`patch_terms`):
+#: name -> window.
+PATCH_WINDOWS = {"patch w0 max": 0}
+#: Weights of the patch term beside the library's default score (:func:`patch_scores`),
+#: each term divided by its spread on the training images.
+PATCH_WEIGHTS = (0.15, 0.3, 0.5)
 #: Weights of the ``codes`` group's sums (:func:`code_terms`): (critic, neighbour, code term).
 CODE_WEIGHTS = ((0.25, 0.65, 0.1), (0.25, 0.5, 0.25), (0.2, 0.6, 0.2), (0.25, 0.375, 0.375),
                 (0.0, 0.75, 0.25), (0.0, 0.0, 1.0))
@@ -349,6 +362,61 @@ def turn_scores(saved) -> dict[str, np.ndarray]:
     return {f"{LIBRARY_LABEL} [{name}]": library_score(saved, critic, {part: saved[f"{part} {name}"]
                                                                        for part in ("train", "eval")})
             for name in TURN_QUERIES if f"eval {name}" in saved}
+
+
+def patch_distances(queries: Tensor, bank: Tensor, window: int, own: Tensor | None = None,
+                    chunk: int = 128) -> Tensor:
+    """For every query (n, C, H, W) and position, the smallest euclidean distance of its C values to
+    the bank's (m, C, H, W) at the positions within ``window`` of it; ``own[i]``, a bank row left
+    out for query ``i`` (a training image's own). Shape (n, H * W)."""
+    n, channels, height, width = queries.shape
+    q = queries.permute(2, 3, 0, 1).reshape(height * width, n, channels)
+    b = bank.permute(2, 3, 0, 1).reshape(height * width, len(bank), channels)
+    q_norms, b_norms = q.pow(2).sum(2), b.pow(2).sum(2)
+    best = torch.full((height * width, n), torch.inf)
+    for di, dj in itertools.product(range(-window, window + 1), repeat=2):
+        for i, j in itertools.product(range(height), range(width)):
+            if not (0 <= i + di < height and 0 <= j + dj < width):
+                continue
+            at, to = i * width + j, (i + di) * width + j + dj
+            for start in range(0, n, chunk):
+                rows = slice(start, start + chunk)
+                squared = q_norms[at, rows, None] + b_norms[to][None] - 2.0 * q[at, rows] @ b[to].T
+                if own is not None:
+                    squared[torch.arange(squared.shape[0]), own[rows]] = torch.inf
+                best[at, rows] = torch.minimum(best[at, rows], squared.min(1).values)
+    return best.clamp_min(0.0).sqrt().T
+
+
+def patch_terms(features: dict[str, Tensor]) -> dict[str, np.ndarray]:
+    """The ``patches`` group: for every setting of :data:`PATCH_WINDOWS`, the largest of an
+    image's patch distances (:func:`patch_distances`) to the training images' ``D_i`` maps, a
+    training image's own map left out. ``features``: per part, ``D_i`` of shape (n, C, H, W)."""
+    train = features["train"]
+    own = torch.arange(len(train))
+    return {f"{part} {name}": patch_distances(features[part], train, window, own if part == "train" else None)
+            .max(1).values.double().numpy()
+            for name, window in PATCH_WINDOWS.items() for part in ("train", "eval")}
+
+
+def patch_scores(saved) -> dict[str, np.ndarray]:
+    """Each patch term alone, in the library's default score (:func:`library_score`) in place of
+    the neighbour term, and added to that score at :data:`PATCH_WEIGHTS` (needs the ``codes``
+    group's latent term)."""
+    scores = {}
+    critic = {part: saved[f"{part} critic"] for part in ("train", "eval")}
+    library = {part: saved[f"{part} {LIBRARY_BANK}"] for part in ("train", "eval")}
+    for name in PATCH_WINDOWS:
+        if f"eval {name}" not in saved or "eval latent" not in saved:
+            continue
+        patch = {part: saved[f"{part} {name}"] for part in ("train", "eval")}
+        scores[name] = patch["eval"]
+        scores[f"{LIBRARY_LABEL} [{name} for neighbor]"] = library_score(saved, critic, patch)
+        default = library_score(saved, critic, library)
+        scaled_patch = patch["eval"] / spread(patch["train"])
+        for weight in PATCH_WEIGHTS:
+            scores[f"{LIBRARY_LABEL} + {weight:g} {name}"] = default + weight * scaled_patch
+    return scores
 
 
 def shifted_bank_terms(train: dict, query: Tensor, chunk: int = 500) -> dict[str, np.ndarray]:
@@ -628,6 +696,7 @@ def variant_scores(saved, weights=WEIGHTS) -> dict[str, np.ndarray]:
     scores.update(snapshot_rule_scores(saved))
     scores.update(every_critic_scores(saved))
     scores.update(turn_scores(saved))
+    scores.update(patch_scores(saved))
     scores["raw-pixel 1-NN"] = saved["eval 1-NN"]
     return scores
 
@@ -870,6 +939,8 @@ def run(args, params: dict, out: Path) -> None:
                 saved.update(code_terms(det, X_train, X_eval))
             if "critics" in args.bank_groups:
                 saved.update(every_critic_terms(det, X_train, X_eval))
+            if "patches" in args.bank_groups and features["train"].dim() == 4:
+                saved.update(patch_terms(features))
             if args.critic_averaging:
                 saved.update(averaged_critic_terms(det, snapshots, X_train, X_eval))
             saved.update(last_critic_terms(det, X_train, X_eval))
@@ -995,7 +1066,8 @@ def main() -> None:
                         help="which banks to compute besides the library's (DEFAULT_BANK, SHIFT_QUERIES): "
                              "the settings of BANKS, the other critic LAYER_BANKS (with EXTRA_BANKS), "
                              "the SHIFT_BANKS, the latent-code and entropy terms (codes), the terms of every "
-                             "kept critic (critics), queries also turned (TURN_QUERIES, turns); none when given alone")
+                             "kept critic (critics), queries also turned (TURN_QUERIES, turns), patch distances "
+                             "(PATCH_WINDOWS, patches); none when given alone")
     parser.add_argument("--critic-averaging", action="store_true",
                         help="also keep the critic's weights of the last phase-1 epochs and score with "
                              "each, their averages (AVERAGED_CRITICS) and score ensembles (CRITIC_ENSEMBLES)")
