@@ -42,8 +42,8 @@ computed from them without refitting:
 * ``patches`` (``--bank-groups patches``): each position of a query's ``D_i`` map
   compared with the training images' features at the same position, the image
   scored by its largest such distance (:data:`PATCH_WINDOWS`), alone, in place of
-  the neighbour term and beside the default score at :data:`PATCH_WEIGHTS` (with
-  ``codes``).
+  the neighbour term and beside the default score at :data:`PATCH_WEIGHTS` and
+  :data:`PATCH_SHARES` (with ``codes``).
 
 With ``--critic-averaging`` each fit also keeps the critic's weights at the end of
 its last ten phase-1 epochs, and the default score is computed with the critics of
@@ -165,6 +165,9 @@ PATCH_WINDOWS = {"patch w0 max": 0}
 #: Weights of the patch term beside the library's default score (:func:`patch_scores`),
 #: each term divided by its spread on the training images.
 PATCH_WEIGHTS = (0.15, 0.3, 0.5)
+#: (critic, neighbour, latent, patch) weights summing to one: the default + 0.3 patch
+#: term's weights divided by 1.3 and rounded, as a detector's weights would be given.
+PATCH_SHARES = (0.19, 0.5, 0.08, 0.23)
 #: Weights of the ``codes`` group's sums (:func:`code_terms`): (critic, neighbour, code term).
 CODE_WEIGHTS = ((0.25, 0.65, 0.1), (0.25, 0.5, 0.25), (0.2, 0.6, 0.2), (0.25, 0.375, 0.375),
                 (0.0, 0.75, 0.25), (0.0, 0.0, 1.0))
@@ -416,6 +419,11 @@ def patch_scores(saved) -> dict[str, np.ndarray]:
         scaled_patch = patch["eval"] / spread(patch["train"])
         for weight in PATCH_WEIGHTS:
             scores[f"{LIBRARY_LABEL} + {weight:g} {name}"] = default + weight * scaled_patch
+        scaled = scaled_terms({part: {"critic": critic[part], "neighbor": library[part], "latent": saved[f"{part} latent"],
+                                      "patch": patch[part]} for part in ("train", "eval")})
+        terms = ("critic", "neighbor", "latent", "patch")
+        scores[f"{_label(tuple(zip(PATCH_SHARES, terms)))} [{name}]"] = sum(
+            w * scaled[t] for w, t in zip(PATCH_SHARES, terms))
     return scores
 
 
