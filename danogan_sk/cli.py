@@ -161,7 +161,7 @@ def _run_main_job(args: argparse.Namespace) -> int:
 
     results = {"fit_seconds": fit_seconds, "score_seconds": score_seconds,
                **{k: detector.get_params()[k] for k in ("alpha", "critic_weight", "neighbor_weight",
-                                                       "latent_weight", "scale_terms")}}
+                                                       "latent_weight", "patch_weight", "scale_terms")}}
     print(f"\n| anomaly | ROC AUC, D-AnoGAN | ROC AUC, thesis eq. 5.1 (alpha={THESIS_PARAMS['alpha']}) "
           "| ROC AUC, raw-pixel 1-NN |\n|---|---|---|---|")
     aucs = []

@@ -25,7 +25,7 @@ from .cache_lock import locked
 from .critic_snapshots import CriticSnapshots
 from .devices import resolve_device
 from .inputs import InputMixin, learn_scaling, nested_images
-from .memory_bank import MemoryBank, bank_rows, feature_vectors
+from .memory_bank import MemoryBank, bank_rows, feature_vectors, map_shape
 from .network_views import NetworkViewsMixin
 from .nn import NetworkSpec
 from .persistence import PicklableNetworksMixin, load_networks
@@ -62,6 +62,7 @@ THESIS_PARAMS: dict = {
     "critic_weight": 0.0,
     "neighbor_weight": 0.0,
     "latent_weight": 0.0,
+    "patch_weight": 0.0,
     "scale_terms": False,
     "critic_average_epochs": 1,
     "critic_snapshots": 0,
@@ -88,16 +89,17 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
     reconstruction (thesis eq. 5.1), by how unreal the critic finds it, by
     how far its critic features are from the nearest training samples' (a
     memory bank), and by how far its latent code is from the nearest
-    training codes of its cluster::
+    training codes of its cluster, and (for images) by how far one patch of
+    its critic features is from the same patch of every training sample::
 
-        A(x) = (1 - c - n - l) * [(1 - alpha) * mse(x, x_hat) + alpha * KL(C(x) || C(x_hat))]
-               + c * (-D(x)) + n * neighbor(x) + l * latent(x)
+        A(x) = (1 - c - n - l - p) * [(1 - alpha) * mse(x, x_hat) + alpha * KL(C(x) || C(x_hat))]
+               + c * (-D(x)) + n * neighbor(x) + l * latent(x) + p * patch(x)
 
-    with ``c = critic_weight``, ``n = neighbor_weight``, ``l = latent_weight``
-    and, when ``scale_terms`` is true, each term divided by its interquartile
-    range on the training data. The thesis's score is ``critic_weight=0,
-    neighbor_weight=0, latent_weight=0, scale_terms=False`` (see
-    ``THESIS_PARAMS``).
+    with ``c = critic_weight``, ``n = neighbor_weight``, ``l = latent_weight``,
+    ``p = patch_weight`` and, when ``scale_terms`` is true, each term divided
+    by its interquartile range on the training data. The thesis's score is
+    ``critic_weight=0, neighbor_weight=0, latent_weight=0, patch_weight=0,
+    scale_terms=False`` (see ``THESIS_PARAMS``).
 
     Fit on normal data only. ``score_samples`` returns ``-A(x)`` (higher is
     more normal, scikit-learn's convention); PyOD's convention is in
@@ -246,6 +248,16 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         eq. 5.1's terms) were chosen on a development split of the MNIST
         and Fashion-MNIST training files (``benchmarks/dev_protocol.py``,
         ``docs/benchmarks.md``). Acts at scoring time.
+    patch_weight : float in [0, 1], default=0.0
+        Weight of the ``patch`` term, for images: for each position of the
+        query's critic feature map ``D_i`` (one patch of the image), the
+        distance of its values to the nearest training sample's values at
+        the same position; the term is the largest over the positions, as
+        PatchCore scores, so that one unfamiliar patch counts even when the
+        whole map lies near a training sample. Reads the memory bank (the
+        query as it is, not moved); ``critic_weight + neighbor_weight +
+        latent_weight + patch_weight <= 1``. Tabular data has no patches.
+        Acts at scoring time.
     scale_terms : bool, default=True
         Divide each term by its interquartile range on the training data
         before weighting, so that ``alpha``, ``critic_weight`` and
@@ -473,27 +485,40 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         return state
 
     def _check_score_settings(self, has_bank: bool, has_latent_bank: bool | None = None) -> None:
-        """The score weights sum to at most 1, and the ``neighbor`` and ``latent`` terms have
-        banks to read."""
-        total = self.critic_weight + self.neighbor_weight + self.latent_weight
+        """The score weights sum to at most 1, and the ``neighbor``, ``latent`` and ``patch``
+        terms have banks to read."""
+        total = self.critic_weight + self.neighbor_weight + self.latent_weight + self.patch_weight
         if total > 1.0 + 1e-9:  # rounding of e.g. 0.3 + 0.7
             raise ValueError(
-                f"critic_weight + neighbor_weight + latent_weight must be at most 1 (the rest "
-                f"weighs eq. 5.1's terms), got {self.critic_weight} + {self.neighbor_weight} + "
-                f"{self.latent_weight}."
+                f"critic_weight + neighbor_weight + latent_weight + patch_weight must be at most 1 "
+                f"(the rest weighs eq. 5.1's terms), got {self.critic_weight} + {self.neighbor_weight} + "
+                f"{self.latent_weight} + {self.patch_weight}."
             )
-        for name in ("neighbor_weight", "latent_weight"):
+        for name in ("neighbor_weight", "latent_weight", "patch_weight"):
             if getattr(self, name) and not has_bank:
                 raise ValueError(
                     f"{name}={getattr(self, name)} needs a memory bank, but "
                     f"memory_bank_size=0 keeps none; use memory_bank_size > 0 or set {name}=0."
                 )
+        if self.patch_weight and has_bank and not self._bank_has_patches():
+            raise ValueError(
+                f"patch_weight={self.patch_weight} needs the critic's feature maps of training "
+                "images; tabular data has none (and a detector fitted by an earlier version of "
+                "danogan_sk did not keep their shape; refit it). Set patch_weight=0."
+            )
         if self.latent_weight and has_bank and has_latent_bank is False:
             raise ValueError(
                 f"latent_weight={self.latent_weight} needs the latent codes of the training "
                 "samples, which this detector, fitted by an earlier version of danogan_sk, "
                 "did not keep; refit it, or set latent_weight=0."
             )
+
+    def _bank_has_patches(self) -> bool:
+        """Whether the memory bank holds feature maps (images), or will at ``fit``."""
+        bank = getattr(self, "memory_bank_", None)
+        if bank is not None:
+            return bank.map_shape is not None
+        return getattr(self, "image_shape_", None) is not None
 
     def _check_bank_size(self, n_samples: int) -> None:
         """Fail before training when the bank could not hold ``n_neighbors`` + 1 rows."""
@@ -532,12 +557,12 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         def compute(batch):
             features, _, cluster, latent = self.networks_.route_and_encode(batch)
             vectors = feature_vectors(features, pool, metric)
-            return vectors, feature_vectors(latent, None, "euclidean"), cluster
+            return vectors, feature_vectors(latent, None, "euclidean"), cluster, map_shape(features, pool)
 
         parts = list(self._in_chunks(X[rows], False, compute))
         vectors, latents, clusters = (torch.cat([p[i] for p in parts]) for i in range(3))
         shifts = neighbor_offsets(self.neighbor_shift) if self.image_shape_ is not None else ()
-        return (MemoryBank(vectors, self.n_neighbors, metric, pool, shifts),
+        return (MemoryBank(vectors, self.n_neighbors, metric, pool, shifts, map_shape=parts[0][3]),
                 MemoryBank(latents, self.n_neighbors, "euclidean", None, groups=clusters))
 
     # -------------------------------------------------------------- scoring
@@ -559,7 +584,11 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
             features of query and reconstruction; ``critic``: ``-D(x)``, the
             critic's value of the query negated; ``neighbor``: distance of the
             query's critic features to the nearest rows of the memory bank
-            (absent without a bank); ``latent``: distance of the query's
+            (absent without a bank); ``patch``: the largest, over the
+            positions of the query's feature map, of the distance to the
+            nearest bank row's values at that position (images with a bank,
+            only while ``patch_weight > 0``: it costs a bank search);
+            ``latent``: distance of the query's
             latent code to the nearest training codes of its cluster (absent
             without a bank); ``cluster``: the generator each query was
             routed to. Raw values: ``scale_terms`` does not apply here.
@@ -575,7 +604,7 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         ['cluster', 'critic', 'feature_mse', 'kl', 'latent', 'mse', 'neighbor']
         """
         check_is_fitted(self)
-        return self._components(X, validate=True)
+        return self._components(X, validate=True, patches=self.patch_weight > 0)
 
     def score_samples(self, X) -> np.ndarray:
         """Opposite of the anomaly score ``A(x)``: the higher, the more normal.
@@ -716,6 +745,7 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
             spreads,
             neighbor_weight=float(self.neighbor_weight),
             latent_weight=float(self.latent_weight),
+            patch_weight=float(self.patch_weight),
         )
 
     # ------------------------------------------------------------- helpers
@@ -752,12 +782,14 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         check_is_fitted(self, "_training_components")
         return self.anomaly_score_from_components(self._training_components)
 
-    def _components(self, X, validate: bool) -> dict[str, np.ndarray]:
-        """Score components of ``X``, validated chunk by chunk if ``validate``."""
+    def _components(self, X, validate: bool, patches: bool = True) -> dict[str, np.ndarray]:
+        """Score components of ``X``, validated chunk by chunk if ``validate``; the ``patch``
+        term only with ``patches`` (the training data's is kept at fit for ``patch_weight``
+        to be set later)."""
 
         def compute(batch):
             return score_components(self.networks_, batch, self.memory_bank_, self.latent_bank_,
-                                    self.critic_snapshots_)
+                                    self.critic_snapshots_, patches=patches)
 
         parts = list(self._in_chunks(X, validate, compute))
         out = {name: np.concatenate([p[name].cpu().numpy() for p in parts]) for name in parts[0]}

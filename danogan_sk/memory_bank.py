@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["METRICS", "MemoryBank", "bank_rows", "feature_vectors"]
+__all__ = ["METRICS", "MemoryBank", "bank_rows", "feature_vectors", "map_shape"]
 
 # Relative squared distance under which a bank row is the query itself.
 _SAME_SAMPLE = 1e-5
@@ -69,6 +69,25 @@ def feature_vectors(features: Tensor, pool: int | None, metric: str) -> Tensor:
     return vectors
 
 
+def map_shape(features: Tensor, pool: int | None) -> tuple[int, int, int] | None:
+    """``(C, H, W)`` of the maps :func:`feature_vectors` flattens (after pooling), or ``None``
+    for feature vectors.
+
+    Examples
+    --------
+    >>> map_shape(torch.ones(2, 3, 8, 8), pool=2), map_shape(torch.ones(2, 3, 8, 8), None)
+    ((3, 2, 2), (3, 8, 8))
+    >>> map_shape(torch.ones(2, 4), pool=2) is None
+    True
+    """
+    if features.dim() != 4:
+        return None
+    channels, height, width = (int(s) for s in features.shape[1:])
+    if pool is not None:
+        height, width = min(pool, height), min(pool, width)
+    return channels, height, width
+
+
 def bank_rows(n_samples: int, size: int, seed: int) -> np.ndarray:
     """Which training rows the bank keeps: all of them, or ``size`` drawn at random.
 
@@ -113,6 +132,10 @@ class MemoryBank:
         group's rows only, unless the group holds ``n_neighbors`` rows or
         fewer besides the query itself; then with every row. ``None``: one
         group. Banks saved before this field existed read ``None``.
+    map_shape : tuple of (int, int, int) or None, default=None
+        ``(C, H, W)`` of the feature maps whose flattened values the rows
+        hold, for :meth:`patch_distance`; ``None`` for feature vectors (and
+        banks saved before this field existed), which have no patches.
 
     Examples
     --------
@@ -129,6 +152,7 @@ class MemoryBank:
     pool: int | None
     shifts: tuple[tuple[int, int], ...] = ()
     groups: Tensor | None = None
+    map_shape: tuple[int, int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -152,7 +176,60 @@ class MemoryBank:
         """The same bank with its vectors on ``device``."""
         groups = None if self.groups is None else self.groups.to(device)
         return MemoryBank(self.vectors.to(device), self.n_neighbors, self.metric, self.pool,
-                          self.shifts, groups)
+                          self.shifts, groups, self.map_shape)
+
+    def patch_distance(self, features: Tensor, exclude: Tensor | None = None) -> Tensor:
+        """The largest, over a query's feature-map positions, of the smallest distance between
+        its values there and the bank rows' values at the same position.
+
+        Each position of the map ``D_i`` describes one patch of the image
+        (the critic's receptive field there); as in PatchCore, a query with
+        one patch unlike the same patch of every training sample scores
+        high even when its whole map is near one of them. Distances are
+        euclidean between the ``C`` values at a position, after the bank's
+        pooling and scaling (:func:`feature_vectors`). A bank row identical
+        to the query (as in :meth:`distance`) is left out.
+
+        Parameters
+        ----------
+        features : Tensor of shape (n, C, H, W)
+            Critic features ``D_i`` of the queries.
+        exclude : Tensor of int64, shape (n,), optional
+            The bank row to leave out for each query (-1: none), when the
+            caller knows it (:meth:`distance_and_own_rows`); without it, one
+            search of the whole maps finds the queries' own rows.
+
+        Returns
+        -------
+        Tensor of shape (n,)
+
+        Examples
+        --------
+        >>> rows = torch.tensor([[0.0, 0.0, 0.0, 0.0], [5.0, 5.0, 5.0, 5.0]])  # 2 channels, 1 x 2 positions
+        >>> bank = MemoryBank(rows, 1, "euclidean", None, map_shape=(2, 1, 2))
+        >>> query = torch.tensor([[[[0.0, 5.0]], [[0.0, 5.0]]]])  # position 0 as row 0's, 1 as row 1's
+        >>> bank.patch_distance(query), bank.distance(query)
+        (tensor([0.]), tensor([7.0711]))
+        >>> bank.patch_distance(rows[1].reshape(1, 2, 1, 2))  # a bank row: the other row counts
+        tensor([7.0711])
+        """
+        if self.map_shape is None:
+            raise ValueError("This memory bank holds feature vectors, not feature maps: it has no patches.")
+        if exclude is None:
+            exclude = self.distance_and_own_rows(features)[1]
+        channels, height, width = self.map_shape
+        queries = feature_vectors(features, self.pool, self.metric).reshape(-1, channels, height * width)
+        bank = self.vectors.reshape(-1, channels, height * width)
+        rows = exclude.clamp_min(0)[:, None]
+        largest = queries.new_zeros(len(queries))
+        for position in range(height * width):
+            q, b = queries[:, :, position], bank[:, :, position]
+            # |b|^2 - 2 q.b in one pass; |q|^2 is the same for every row and added after the min.
+            partial = torch.addmm(b.pow(2).sum(1), q, b.T, alpha=-2.0)
+            partial.scatter_(1, rows, torch.where(exclude[:, None] >= 0, torch.inf, partial.gather(1, rows)))
+            smallest = (partial.min(1).values + q.pow(2).sum(1)).clamp_min_(0.0)
+            largest = torch.maximum(largest, smallest)
+        return largest.sqrt()
 
     def distance(self, features: Tensor, exclude: Tensor | None = None,
                  groups: Tensor | None = None) -> Tensor:

@@ -23,7 +23,7 @@ _ON_DEVICE = (*_BANKS, "critic_snapshots_")
 # saved before they existed was computed with.
 _BEFORE_ADDED = {"neighbor_shift": 0, "latent_weight": 0.0, "critic_average_epochs": 1,
                  "reconstruction_weight": 0.0, "generator_average_epochs": 1, "augment_shift": 0,
-                 "critic_snapshots": 0}
+                 "critic_snapshots": 0, "patch_weight": 0.0}
 
 
 class PicklableNetworksMixin:

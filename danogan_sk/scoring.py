@@ -1,10 +1,11 @@
 """Anomaly score components and their combination (thesis section 5.4, eq. 5.1).
 
 The thesis scores a query by its reconstruction error and the KL term
-(eq. 5.1). Four label-free extensions are available: the critic's value as a
+(eq. 5.1). Five label-free extensions are available: the critic's value as a
 further term (``critic_weight``), the distance to the nearest training
 samples in the critic's feature space (``neighbor_weight``, see
-:mod:`danogan_sk.memory_bank`), the distance of the query's latent code to
+:mod:`danogan_sk.memory_bank`), the same per patch of an image, position by
+position (``patch_weight``), the distance of the query's latent code to
 the nearest training codes of its cluster (``latent_weight``), and dividing
 each term by its spread on the training data (``term_spreads``) so that the
 weights mean the same on every data set.
@@ -38,9 +39,9 @@ __all__ = [
 ]
 
 #: The per-sample terms :func:`score_components` returns.
-COMPONENTS = ("mse", "kl", "feature_mse", "critic", "neighbor", "latent", "cluster")
+COMPONENTS = ("mse", "kl", "feature_mse", "critic", "neighbor", "patch", "latent", "cluster")
 #: The components :func:`anomaly_score` combines.
-SCORED_TERMS = ("mse", "kl", "critic", "neighbor", "latent")
+SCORED_TERMS = ("mse", "kl", "critic", "neighbor", "patch", "latent")
 
 
 @torch.no_grad()
@@ -50,6 +51,7 @@ def score_components(
     bank: MemoryBank | None = None,
     latent_bank: MemoryBank | None = None,
     critics: CriticSnapshots | None = None,
+    patches: bool = True,
 ) -> dict[str, Tensor]:
     """Per-sample anomaly terms of a query batch, in eval mode.
 
@@ -69,6 +71,8 @@ def score_components(
         Critics kept at earlier epochs, with their scales; with them the
         ``critic`` term is :meth:`CriticSnapshots.combine` of all critics'
         values.
+    patches : bool, default=True
+        Whether to compute the ``patch`` term (one more bank search).
 
     Returns
     -------
@@ -82,6 +86,9 @@ def score_components(
         data gets a high ``critic``; the same discrimination signal AnoGAN
         adds to its residual); ``neighbor`` (with a ``bank``): distance of
         the query's critic features to the nearest training samples';
+        ``patch`` (with a ``bank`` of feature maps): the largest over the
+        positions of ``D_i`` of the distance to the nearest training
+        sample's values at that position (:meth:`MemoryBank.patch_distance`);
         ``latent`` (with a ``latent_bank``): distance of the query's latent
         code ``E_k(x)`` to the nearest training codes of its cluster ``k``
         (each encoder has a latent space of its own);
@@ -99,7 +106,9 @@ def score_components(
     own_value = -nets.critic.value_from_features(rec.features)
     components["critic"] = own_value if critics is None else critics.combine(critics.values(x), own_value)
     if bank is not None:
-        components["neighbor"] = neighbor_distance(nets, x, rec.features, bank)
+        components["neighbor"], own = _neighbor_distance_and_own_rows(nets, x, rec.features, bank)
+        if patches and bank.map_shape is not None:
+            components["patch"] = bank.patch_distance(rec.features, exclude=own)
     if latent_bank is not None:
         components["latent"] = latent_bank.distance(rec.latent, groups=rec.cluster)
     components["cluster"] = rec.cluster
@@ -126,15 +135,21 @@ def neighbor_distance(nets: DAnoGANNetworks, x: Tensor, features: Tensor, bank: 
     -------
     Tensor of shape (n,)
     """
+    return _neighbor_distance_and_own_rows(nets, x, features, bank)[0]
+
+
+def _neighbor_distance_and_own_rows(nets: DAnoGANNetworks, x: Tensor, features: Tensor,
+                                    bank: MemoryBank) -> tuple[Tensor, Tensor]:
+    """:func:`neighbor_distance`, and the bank row each query is (-1: none)."""
+    distance, own = bank.distance_and_own_rows(features)
     if not bank.shifts or x.dim() != 4:
-        return bank.distance(features)
+        return distance, own
     # A training sample's moved copy no longer matches its own bank row exactly, so that
     # row is left out by index: the training data keeps the distances of unseen data.
-    distance, own = bank.distance_and_own_rows(features)
     for rows, columns in bank.shifts:
         moved = nets.critic.features(shifted_images(x, rows, columns, fill=-1.0))
         distance = torch.minimum(distance, bank.distance(moved, exclude=own))
-    return distance
+    return distance, own
 
 
 def neighbor_offsets(radius: int) -> tuple[tuple[int, int], ...]:
@@ -216,13 +231,14 @@ def anomaly_score(
     spreads: dict[str, float] | None = None,
     neighbor_weight: float = 0.0,
     latent_weight: float = 0.0,
+    patch_weight: float = 0.0,
 ) -> np.ndarray:
-    """Eq. 5.1, optionally with the critic, neighbour and latent terms and scaled terms; higher is more anomalous.
+    """Eq. 5.1, optionally with the critic, neighbour, latent and patch terms and scaled terms; higher is more anomalous.
 
-    ``A(x) = (1 - c - n - l) * ((1 - alpha) * mse + alpha * KL) + c * critic + n * neighbor + l * latent``
-    with ``c = critic_weight``, ``n = neighbor_weight`` and ``l = latent_weight``
-    (``c + n + l <= 1``, as the estimator checks);
-    ``c = n = l = 0`` and no ``spreads`` is the thesis's eq. 5.1 exactly. With
+    ``A(x) = (1 - c - n - l - p) * ((1 - alpha) * mse + alpha * KL) + c * critic + n * neighbor + l * latent
+    + p * patch`` with ``c = critic_weight``, ``n = neighbor_weight``, ``l = latent_weight`` and
+    ``p = patch_weight`` (``c + n + l + p <= 1``, as the estimator checks);
+    ``c = n = l = p = 0`` and no ``spreads`` is the thesis's eq. 5.1 exactly. With
     ``spreads`` every term is first divided by its spread (see
     :func:`term_spreads`). A term whose weight is 0 is not read.
 
@@ -238,13 +254,14 @@ def anomaly_score(
     array([0.5, 1.5])
     """
     alpha = float(alpha)
-    rest = 1.0 - critic_weight - neighbor_weight - latent_weight
+    rest = 1.0 - critic_weight - neighbor_weight - latent_weight - patch_weight
     weights = {
         "mse": rest * (1.0 - alpha),
         "kl": rest * alpha,
         "critic": critic_weight,
         "neighbor": neighbor_weight,
         "latent": latent_weight,
+        "patch": patch_weight,
     }
     weights = {name: w for name, w in weights.items() if w > 0}
     missing = sorted(set(weights) - set(components))

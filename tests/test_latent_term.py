@@ -105,7 +105,7 @@ def test_latent_weight_acts_at_scoring_time(images, fitted):
                                  neighbor_weight=fitted.neighbor_weight, latent_weight=weight)
         np.testing.assert_allclose(-fitted.score_samples(X_test), expected, rtol=1e-10)
     fitted.set_params(latent_weight=0.3)
-    with pytest.raises(ValueError, match="latent_weight must be at most 1.*0.25 \\+ 0.5 \\+ 0.3"):
+    with pytest.raises(ValueError, match="patch_weight must be at most 1.*0.25 \\+ 0.5 \\+ 0.3 \\+ 0.0"):
         fitted.score_samples(X_test)
     fitted.set_params(latent_weight=0.25)
 

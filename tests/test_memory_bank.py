@@ -118,7 +118,7 @@ def test_neighbor_weight_acts_at_scoring_time(images, fitted):
         expected = anomaly_score(parts, fitted.alpha, fitted.critic_weight, spreads, neighbor_weight=weight)
         np.testing.assert_allclose(-fitted.score_samples(X_test), expected, rtol=1e-10)
     fitted.set_params(neighbor_weight=0.5)
-    with pytest.raises(ValueError, match="critic_weight \\+ neighbor_weight \\+ latent_weight must be at most 1"):
+    with pytest.raises(ValueError, match="critic_weight \\+ neighbor_weight \\+ latent_weight \\+ patch_weight must be at most 1"):
         fitted.set_params(critic_weight=0.8).score_samples(X_test)
     fitted.set_params(critic_weight=0.5)
 

@@ -104,7 +104,7 @@ def test_training_scores_come_from_the_fit_pass(data, monkeypatch):
     monkeypatch.setattr(
         DAnoGANDetector,
         "_components",
-        lambda self, X, validate: calls.append(len(X)) or original(self, X, validate),
+        lambda self, X, validate, **kwargs: calls.append(len(X)) or original(self, X, validate, **kwargs),
     )
     clf = DAnoGAN(**TINY).fit(data[0])
     assert calls == [len(data[0])]  # the estimator's own pass, for offset_
