@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from _terms import assert_finite_positive_and_chunk_invariant
+from _terms import assert_score_term_contract
 from danogan_sk import DAnoGANDetector
 from danogan_sk.memory_bank import MemoryBank
-from danogan_sk.scoring import anomaly_score, term_spreads
 
 TINY = dict(n_generators=3, latent_dim=3, n_epochs=1, xzx_epochs=1, base_channels=4, random_state=0,
             critic_weight=0.25, neighbor_weight=0.5, latent_weight=0.25)
@@ -87,27 +86,9 @@ def test_latent_term_is_the_distance_to_codes_of_the_query_s_cluster(images, fit
     assert np.all(expected >= anywhere - 1e-6) and np.any(expected > anywhere + 1e-3)
 
 
-def test_latent_term_is_finite_and_chunk_invariant(images, fitted):
+def test_latent_term_contract_and_latent_weight_at_scoring_time(images, fitted):
     _, X_test = images
-    assert_finite_positive_and_chunk_invariant(fitted, X_test, "latent")
-    # Training rows are scored by their other rows, as unseen normal data would be.
-    assert np.all(fitted._training_components["latent"] > 1e-4)
-
-
-def test_latent_weight_acts_at_scoring_time(images, fitted):
-    _, X_test = images
-    parts = fitted.score_components(X_test)
-    spreads = term_spreads(fitted._training_components)
-    assert "latent" in spreads
-    for weight in (0.0, 0.1, 0.25):
-        fitted.set_params(latent_weight=weight)
-        expected = anomaly_score(parts, fitted.alpha, fitted.critic_weight, spreads,
-                                 neighbor_weight=fitted.neighbor_weight, latent_weight=weight)
-        np.testing.assert_allclose(-fitted.score_samples(X_test), expected, rtol=1e-10)
-    fitted.set_params(latent_weight=0.3)
-    with pytest.raises(ValueError, match="patch_weight must be at most 1.*0.25 \\+ 0.5 \\+ 0.3 \\+ 0.0"):
-        fitted.score_samples(X_test)
-    fitted.set_params(latent_weight=0.25)
+    assert_score_term_contract(fitted, X_test, "latent", (0.0, 0.1, 0.25))
 
 
 def test_pickle_round_trip_keeps_the_latent_bank(images, fitted):

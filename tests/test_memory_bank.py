@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from _terms import assert_finite_positive_and_chunk_invariant
+from _terms import assert_score_term_contract
 from danogan_sk import DAnoGANDetector
 from danogan_sk.memory_bank import MemoryBank, feature_vectors
-from danogan_sk.scoring import anomaly_score, neighbor_offsets, shifted_images, term_spreads
+from danogan_sk.scoring import neighbor_offsets, shifted_images
 
 # The neighbour term with the critic, without the latent term (tests/test_latent_term.py has that).
 TINY = dict(n_generators=2, latent_dim=3, n_epochs=1, xzx_epochs=1, base_channels=4, random_state=0,
@@ -94,11 +94,6 @@ def test_bank_is_bounded_by_its_size(images, fitted):
     assert pooled.memory_bank_.dim == fitted.critic_features(X[:1]).shape[1]
 
 
-def test_neighbor_term_is_finite_and_chunk_invariant(images, fitted):
-    _, X_test = images
-    assert_finite_positive_and_chunk_invariant(fitted, X_test, "neighbor")
-
-
 def test_training_rows_are_scored_like_unseen_normal_data(images, fitted):
     """offset_ and the term's scale come from distances to *other* training samples."""
     X, _ = images
@@ -109,14 +104,9 @@ def test_training_rows_are_scored_like_unseen_normal_data(images, fitted):
     assert np.mean(fitted.predict(X) == -1) == pytest.approx(fitted.contamination, abs=1 / len(X))
 
 
-def test_neighbor_weight_acts_at_scoring_time(images, fitted):
+def test_neighbor_term_contract_and_neighbor_weight_at_scoring_time(images, fitted):
     _, X_test = images
-    parts = fitted.score_components(X_test)
-    spreads = term_spreads(fitted._training_components)
-    for weight in (0.0, 0.3, 0.5):
-        fitted.set_params(neighbor_weight=weight)
-        expected = anomaly_score(parts, fitted.alpha, fitted.critic_weight, spreads, neighbor_weight=weight)
-        np.testing.assert_allclose(-fitted.score_samples(X_test), expected, rtol=1e-10)
+    assert_score_term_contract(fitted, X_test, "neighbor", (0.0, 0.3, 0.5))
     fitted.set_params(neighbor_weight=0.5)
     with pytest.raises(ValueError, match="critic_weight \\+ neighbor_weight \\+ latent_weight \\+ patch_weight must be at most 1"):
         fitted.set_params(critic_weight=0.8).score_samples(X_test)
