@@ -41,7 +41,7 @@ computed from them without refitting:
   library's default score (with ``codes``, whose latent term that score needs);
 * ``patches`` (``--bank-groups patches``): each position of a query's ``D_i`` map
   compared with the training images' features at the same position, the image
-  scored by its largest such distance (:data:`PATCH_WINDOWS`), alone, in place of
+  scored by its largest such distance (:data:`PATCH_TERM`), alone, in place of
   the neighbour term and beside the default score at :data:`PATCH_WEIGHTS` and
   :data:`PATCH_SHARES` (with ``codes``).
 
@@ -107,7 +107,7 @@ from danogan_sk.benchmark.methods import RawPixelNN
 from danogan_sk.datasets import leave_one_class_out, load_dataset
 from danogan_sk.datasets.wheel_benchmarks import WHEEL_BENCHMARKS
 from danogan_sk.hooks import EpochHook
-from danogan_sk.memory_bank import MemoryBank, bank_rows, feature_vectors
+from danogan_sk.memory_bank import MemoryBank, bank_rows, feature_vectors, map_shape
 from danogan_sk.scoring import anomaly_score, shifted_images, spread, term_spreads
 
 #: Memory-bank settings compared: name -> (metric, n_neighbors, pool, rows, sampling).
@@ -157,11 +157,10 @@ TURN_QUERIES = {
     "query shift4 turn8,16": (*_CROSS, ("turn", 8), ("turn", -8), ("turn", 16), ("turn", -16)),
     "query turn8": (("turn", 8), ("turn", -8)),
 }
-#: The ``patches`` group: each position of a query's ``D_i`` map compared with the training
-#: images' features at the positions within ``window`` of it (0: the same position), the
-#: image scored by the largest of its positions' smallest distances (:func:`patch_terms`):
-#: name -> window.
-PATCH_WINDOWS = {"patch w0 max": 0}
+#: The ``patches`` group's term: each position of a query's ``D_i`` map compared with the
+#: training images' features at the same position, the image scored by the largest of its
+#: positions' smallest distances (:func:`patch_terms`, the library's ``patch`` term).
+PATCH_TERM = "patch w0 max"
 #: Weights of the patch term beside the library's default score (:func:`patch_scores`),
 #: each term divided by its spread on the training images.
 PATCH_WEIGHTS = (0.15, 0.3, 0.5)
@@ -367,63 +366,41 @@ def turn_scores(saved) -> dict[str, np.ndarray]:
             for name in TURN_QUERIES if f"eval {name}" in saved}
 
 
-def patch_distances(queries: Tensor, bank: Tensor, window: int, own: Tensor | None = None,
-                    chunk: int = 128) -> Tensor:
-    """For every query (n, C, H, W) and position, the smallest euclidean distance of its C values to
-    the bank's (m, C, H, W) at the positions within ``window`` of it; ``own[i]``, a bank row left
-    out for query ``i`` (a training image's own). Shape (n, H * W)."""
-    n, channels, height, width = queries.shape
-    q = queries.permute(2, 3, 0, 1).reshape(height * width, n, channels)
-    b = bank.permute(2, 3, 0, 1).reshape(height * width, len(bank), channels)
-    q_norms, b_norms = q.pow(2).sum(2), b.pow(2).sum(2)
-    best = torch.full((height * width, n), torch.inf)
-    for di, dj in itertools.product(range(-window, window + 1), repeat=2):
-        for i, j in itertools.product(range(height), range(width)):
-            if not (0 <= i + di < height and 0 <= j + dj < width):
-                continue
-            at, to = i * width + j, (i + di) * width + j + dj
-            for start in range(0, n, chunk):
-                rows = slice(start, start + chunk)
-                squared = q_norms[at, rows, None] + b_norms[to][None] - 2.0 * q[at, rows] @ b[to].T
-                if own is not None:
-                    squared[torch.arange(squared.shape[0]), own[rows]] = torch.inf
-                best[at, rows] = torch.minimum(best[at, rows], squared.min(1).values)
-    return best.clamp_min(0.0).sqrt().T
-
-
 def patch_terms(features: dict[str, Tensor]) -> dict[str, np.ndarray]:
-    """The ``patches`` group: for every setting of :data:`PATCH_WINDOWS`, the largest of an
-    image's patch distances (:func:`patch_distances`) to the training images' ``D_i`` maps, a
-    training image's own map left out. ``features``: per part, ``D_i`` of shape (n, C, H, W)."""
+    """The ``patches`` group: the library's patch term (:meth:`MemoryBank.patch_distance`, the
+    detector's ``patch_weight``) of the training and evaluation images against a bank of every
+    training image's ``D_i`` map, a training image's own map left out. ``features``: per part,
+    ``D_i`` of shape (n, C, H, W)."""
     train = features["train"]
-    own = torch.arange(len(train))
-    return {f"{part} {name}": patch_distances(features[part], train, window, own if part == "train" else None)
-            .max(1).values.double().numpy()
-            for name, window in PATCH_WINDOWS.items() for part in ("train", "eval")}
+    bank = MemoryBank(feature_vectors(train, None, "euclidean"), 1, "euclidean", None,
+                      map_shape=map_shape(train, None))
+    own = {"train": torch.arange(len(train)), "eval": torch.full((len(features["eval"]),), -1)}
+    return {f"{part} {PATCH_TERM}": bank.patch_distance(features[part], exclude=own[part]).double().numpy()
+            for part in ("train", "eval")}
 
 
 def patch_scores(saved) -> dict[str, np.ndarray]:
-    """Each patch term alone, in the library's default score (:func:`library_score`) in place of
+    """The patch term alone, in the library's default score (:func:`library_score`) in place of
     the neighbour term, and added to that score at :data:`PATCH_WEIGHTS` (needs the ``codes``
     group's latent term)."""
     scores = {}
     critic = {part: saved[f"{part} critic"] for part in ("train", "eval")}
     library = {part: saved[f"{part} {LIBRARY_BANK}"] for part in ("train", "eval")}
-    for name in PATCH_WINDOWS:
-        if f"eval {name}" not in saved or "eval latent" not in saved:
-            continue
-        patch = {part: saved[f"{part} {name}"] for part in ("train", "eval")}
-        scores[name] = patch["eval"]
-        scores[f"{LIBRARY_LABEL} [{name} for neighbor]"] = library_score(saved, critic, patch)
-        default = library_score(saved, critic, library)
-        scaled_patch = patch["eval"] / spread(patch["train"])
-        for weight in PATCH_WEIGHTS:
-            scores[f"{LIBRARY_LABEL} + {weight:g} {name}"] = default + weight * scaled_patch
-        scaled = scaled_terms({part: {"critic": critic[part], "neighbor": library[part], "latent": saved[f"{part} latent"],
-                                      "patch": patch[part]} for part in ("train", "eval")})
-        terms = ("critic", "neighbor", "latent", "patch")
-        scores[f"{_label(tuple(zip(PATCH_SHARES, terms)))} [{name}]"] = sum(
-            w * scaled[t] for w, t in zip(PATCH_SHARES, terms))
+    name = PATCH_TERM
+    if f"eval {name}" not in saved or "eval latent" not in saved:
+        return scores
+    patch = {part: saved[f"{part} {name}"] for part in ("train", "eval")}
+    scores[name] = patch["eval"]
+    scores[f"{LIBRARY_LABEL} [{name} for neighbor]"] = library_score(saved, critic, patch)
+    default = library_score(saved, critic, library)
+    scaled_patch = patch["eval"] / spread(patch["train"])
+    for weight in PATCH_WEIGHTS:
+        scores[f"{LIBRARY_LABEL} + {weight:g} {name}"] = default + weight * scaled_patch
+    scaled = scaled_terms({part: {"critic": critic[part], "neighbor": library[part], "latent": saved[f"{part} latent"],
+                                  "patch": patch[part]} for part in ("train", "eval")})
+    terms = ("critic", "neighbor", "latent", "patch")
+    scores[f"{_label(tuple(zip(PATCH_SHARES, terms)))} [{name}]"] = sum(
+        w * scaled[t] for w, t in zip(PATCH_SHARES, terms))
     return scores
 
 
@@ -1075,7 +1052,7 @@ def main() -> None:
                              "the settings of BANKS, the other critic LAYER_BANKS (with EXTRA_BANKS), "
                              "the SHIFT_BANKS, the latent-code and entropy terms (codes), the terms of every "
                              "kept critic (critics), queries also turned (TURN_QUERIES, turns), patch distances "
-                             "(PATCH_WINDOWS, patches); none when given alone")
+                             "(PATCH_TERM, patches); none when given alone")
     parser.add_argument("--critic-averaging", action="store_true",
                         help="also keep the critic's weights of the last phase-1 epochs and score with "
                              "each, their averages (AVERAGED_CRITICS) and score ensembles (CRITIC_ENSEMBLES)")
