@@ -218,16 +218,19 @@ class MemoryBank:
         if exclude is None:
             exclude = self.distance_and_own_rows(features)[1]
         channels, height, width = self.map_shape
+        # Position-major and contiguous, so that each position's product reads packed rows
+        # (half the time of strided slices of the flattened maps).
         queries = feature_vectors(features, self.pool, self.metric).reshape(-1, channels, height * width)
-        bank = self.vectors.reshape(-1, channels, height * width)
+        queries = queries.permute(2, 0, 1).contiguous()
+        bank = self.vectors.reshape(-1, channels, height * width).permute(2, 0, 1).contiguous()
+        bank_norms = bank.pow(2).sum(2)
         rows = exclude.clamp_min(0)[:, None]
-        largest = queries.new_zeros(len(queries))
-        for position in range(height * width):
-            q, b = queries[:, :, position], bank[:, :, position]
+        largest = queries.new_zeros(queries.shape[1])
+        for q, b, b_norms in zip(queries, bank, bank_norms):
             # |b|^2 - 2 q.b in one pass; |q|^2 is the same for every row and added after the min.
-            partial = torch.addmm(b.pow(2).sum(1), q, b.T, alpha=-2.0)
+            partial = torch.addmm(b_norms, q, b.T, alpha=-2.0)
             partial.scatter_(1, rows, torch.where(exclude[:, None] >= 0, torch.inf, partial.gather(1, rows)))
-            smallest = (partial.min(1).values + q.pow(2).sum(1)).clamp_min_(0.0)
+            smallest = (partial.amin(1) + q.pow(2).sum(1)).clamp_min_(0.0)
             largest = torch.maximum(largest, smallest)
         return largest.sqrt()
 
