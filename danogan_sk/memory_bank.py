@@ -213,6 +213,32 @@ class MemoryBank:
         >>> bank.patch_distance(rows[1].reshape(1, 2, 1, 2))  # a bank row: the other row counts
         tensor([7.0711])
         """
+        return self.patch_distances(features, exclude).amax(1)
+
+    def patch_distances(self, features: Tensor, exclude: Tensor | None = None) -> Tensor:
+        """For each position of a query's feature map, the smallest distance between its values
+        there and the bank rows' values at the same position (:meth:`patch_distance` is their
+        largest).
+
+        Parameters
+        ----------
+        features : Tensor of shape (n, C, H, W)
+            Critic features ``D_i`` of the queries.
+        exclude : Tensor of int64, shape (n,), optional
+            As in :meth:`patch_distance`.
+
+        Returns
+        -------
+        Tensor of shape (n, H * W)
+            Positions in row-major order.
+
+        Examples
+        --------
+        >>> rows = torch.tensor([[0.0, 0.0, 0.0, 0.0], [5.0, 5.0, 5.0, 5.0]])  # 2 channels, 1 x 2 positions
+        >>> bank = MemoryBank(rows, 1, "euclidean", None, map_shape=(2, 1, 2))
+        >>> bank.patch_distances(torch.tensor([[[[0.0, 4.0]], [[0.0, 5.0]]]]))
+        tensor([[0., 1.]])
+        """
         if self.map_shape is None:
             raise ValueError("This memory bank holds feature vectors, not feature maps: it has no patches.")
         if exclude is None:
@@ -225,14 +251,13 @@ class MemoryBank:
         bank = self.vectors.reshape(-1, channels, height * width).permute(2, 0, 1).contiguous()
         bank_norms = bank.pow(2).sum(2)
         rows = exclude.clamp_min(0)[:, None]
-        largest = queries.new_zeros(queries.shape[1])
+        smallest_by_position = []
         for q, b, b_norms in zip(queries, bank, bank_norms):
             # |b|^2 - 2 q.b in one pass; |q|^2 is the same for every row and added after the min.
             partial = torch.addmm(b_norms, q, b.T, alpha=-2.0)
             partial.scatter_(1, rows, torch.where(exclude[:, None] >= 0, torch.inf, partial.gather(1, rows)))
-            smallest = (partial.amin(1) + q.pow(2).sum(1)).clamp_min_(0.0)
-            largest = torch.maximum(largest, smallest)
-        return largest.sqrt()
+            smallest_by_position.append((partial.amin(1) + q.pow(2).sum(1)).clamp_min_(0.0))
+        return torch.stack(smallest_by_position, dim=1).sqrt()
 
     def distance(self, features: Tensor, exclude: Tensor | None = None,
                  groups: Tensor | None = None) -> Tensor:
