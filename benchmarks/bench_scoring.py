@@ -6,6 +6,7 @@ Run from the repository root::
     python benchmarks/bench_scoring.py --sizes 28 --n-images 1024   # quicker
     python benchmarks/bench_scoring.py --neighbor-shifts 0 1        # the cost of neighbor_shift
     python benchmarks/bench_scoring.py --critic-snapshots 0 4       # the cost of critic_snapshots
+    python benchmarks/bench_scoring.py --patch-term                 # the cost of the patch term
 
 Both score the same untrained-but-fixed networks (the cost does not depend
 on the weights): the library with ``score_components`` on the whole query
@@ -74,16 +75,17 @@ def neighbor_term_rates(image_size: int, n_generators: int, n_images: int, repea
     nets, query = _setup("library", image_size, n_generators, n_images)
     banks = {"no bank": None} | {f"bank of {bank_rows}, neighbor_shift={s}": _bank(nets, query, bank_rows, s)
                                  for s in shifts}
-    runs = {name: (lambda bank=bank: score_components(nets, query, bank)) for name, bank in banks.items()}
+    runs = {name: (lambda bank=bank: score_components(nets, query, bank, patches=False))
+            for name, bank in banks.items()}
     for bank in banks.values():
-        score_components(nets, query[:256], bank)  # warm-up
+        score_components(nets, query[:256], bank, patches=False)  # warm-up
     return _median_rates(runs, n_images, repeats)
 
 
 def snapshot_rates(image_size: int, n_generators: int, n_images: int, repeats: int,
                    bank_rows: int, counts: list[int]) -> dict[str, float]:
-    """The default scoring (a bank of ``bank_rows`` rows, ``neighbor_shift=1``) with each number
-    of earlier critics (``critic_snapshots``) in ``counts``."""
+    """The scoring of version 0.5.0's default (a bank of ``bank_rows`` rows, ``neighbor_shift=1``,
+    no patch term) with each number of earlier critics (``critic_snapshots``) in ``counts``."""
     nets, query = _setup("library", image_size, n_generators, n_images)
     bank = _bank(nets, query, bank_rows, 1)
     snapshots = {}
@@ -94,18 +96,31 @@ def snapshot_rates(image_size: int, n_generators: int, n_images: int, repeats: i
             critics = CriticSnapshots(nets.spec, weights, [8 * 2**i for i in range(count)])
             critics.scales = torch.ones(count + 1)
         snapshots[f"critic_snapshots={count}"] = critics
-    runs = {name: (lambda critics=critics: score_components(nets, query, bank, critics=critics))
+    runs = {name: (lambda critics=critics: score_components(nets, query, bank, critics=critics, patches=False))
             for name, critics in snapshots.items()}
     for critics in snapshots.values():
-        score_components(nets, query[:256], bank, critics=critics)  # warm-up
+        score_components(nets, query[:256], bank, critics=critics, patches=False)  # warm-up
+    return _median_rates(runs, n_images, repeats)
+
+
+def patch_rates(image_size: int, n_generators: int, n_images: int, repeats: int,
+                bank_rows: int) -> dict[str, float]:
+    """Scoring with a bank of ``bank_rows`` rows at ``neighbor_shift=1``, without and with the
+    ``patch`` term (one more search of the bank, position by position)."""
+    nets, query = _setup("library", image_size, n_generators, n_images)
+    bank = _bank(nets, query, bank_rows, 1)
+    runs = {f"bank of {bank_rows}, neighbor_shift=1, {label}": (lambda patches=patches: score_components(
+        nets, query, bank, patches=patches)) for label, patches in (("no patch term", False), ("patch term", True))}
+    for run in runs.values():
+        run()  # warm-up
     return _median_rates(runs, n_images, repeats)
 
 
 def _bank(nets, query, bank_rows: int, shift: int) -> MemoryBank:
     """A bank of ``bank_rows`` random critic-feature rows, compared at ``neighbor_shift=shift``."""
-    dim = nets.critic.features(query[:1]).numel()
-    vectors = torch.randn(bank_rows, dim, generator=torch.Generator().manual_seed(1))
-    return MemoryBank(vectors, 1, "euclidean", None, neighbor_offsets(shift))
+    shape = tuple(nets.critic.features(query[:1]).shape[1:])
+    vectors = torch.randn(bank_rows, int(torch.tensor(shape).prod()), generator=torch.Generator().manual_seed(1))
+    return MemoryBank(vectors, 1, "euclidean", None, neighbor_offsets(shift), map_shape=shape)
 
 
 def _median_rates(runs: dict, n_images: int, repeats: int) -> dict[str, float]:
@@ -152,8 +167,8 @@ def peak_memory_mib(name: str, image_size: int, n_generators: int, n_images: int
 
 
 def _variant_table(args) -> None:
-    """The library's scoring at each ``--neighbor-shifts`` or ``--critic-snapshots`` value, the
-    time of each against the first."""
+    """The library's scoring at each ``--neighbor-shifts`` or ``--critic-snapshots`` value, or
+    without and with ``--patch-term``, the time of each against the first."""
     snapshots = args.critic_snapshots is not None
     setting = f"bank of {args.bank_rows}, neighbor_shift=1, " if snapshots else ""
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.n_images} images, "
@@ -164,6 +179,8 @@ def _variant_table(args) -> None:
         if snapshots:
             rates = snapshot_rates(size, args.generators, args.n_images, args.repeats, args.bank_rows,
                                    args.critic_snapshots)
+        elif args.patch_term:
+            rates = patch_rates(size, args.generators, args.n_images, args.repeats, args.bank_rows)
         else:
             rates = neighbor_term_rates(size, args.generators, args.n_images, args.repeats,
                                         args.bank_rows, args.neighbor_shifts)
@@ -188,11 +205,13 @@ def main() -> None:
                         help="instead, the library's scoring with a memory bank at these neighbor_shift values")
     parser.add_argument("--critic-snapshots", type=int, nargs="+", default=None, metavar="COUNT",
                         help="instead, the default scoring with these numbers of earlier critics")
+    parser.add_argument("--patch-term", action="store_true",
+                        help="instead, the scoring with a memory bank without and with the patch term")
     parser.add_argument("--bank-rows", type=int, default=5000)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.critic_snapshots is not None or args.neighbor_shifts is not None:
+    if args.critic_snapshots is not None or args.neighbor_shifts is not None or args.patch_term:
         _variant_table(args)
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.n_images} images, "

@@ -47,6 +47,12 @@ def test_patch_distance_matches_brute_force(pool):
     np.testing.assert_allclose(got, _patch_brute_force(q_pooled, pooled), rtol=1e-4, atol=1e-5)
     # Positions matched one by one are never farther than whole maps.
     assert np.all(got <= bank.distance(torch.from_numpy(queries)).numpy() + 1e-5)
+    # Each position's own distance, in row-major order, for the first query (no bank row equals it).
+    by_position = bank.patch_distances(torch.from_numpy(queries)).numpy()
+    assert by_position.shape == (len(queries), pooled.shape[2] * pooled.shape[3])
+    expected = np.linalg.norm(pooled - q_pooled[0][None], axis=1).min(0).ravel()
+    np.testing.assert_allclose(by_position[0], expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(by_position.max(1), got, rtol=1e-6)
 
 
 def test_a_bank_of_vectors_has_no_patches():
