@@ -20,6 +20,7 @@ just before), in a fresh child process for each implementation.
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing
 import statistics
 import sys
@@ -75,11 +76,8 @@ def neighbor_term_rates(image_size: int, n_generators: int, n_images: int, repea
     nets, query = _setup("library", image_size, n_generators, n_images)
     banks = {"no bank": None} | {f"bank of {bank_rows}, neighbor_shift={s}": _bank(nets, query, bank_rows, s)
                                  for s in shifts}
-    runs = {name: (lambda bank=bank: score_components(nets, query, bank, patches=False))
-            for name, bank in banks.items()}
-    for bank in banks.values():
-        score_components(nets, query[:256], bank, patches=False)  # warm-up
-    return _median_rates(runs, n_images, repeats)
+    return _warm_median_rates({name: (lambda q, bank=bank: score_components(nets, q, bank, patches=False))
+                               for name, bank in banks.items()}, query, repeats)
 
 
 def snapshot_rates(image_size: int, n_generators: int, n_images: int, repeats: int,
@@ -96,11 +94,8 @@ def snapshot_rates(image_size: int, n_generators: int, n_images: int, repeats: i
             critics = CriticSnapshots(nets.spec, weights, [8 * 2**i for i in range(count)])
             critics.scales = torch.ones(count + 1)
         snapshots[f"critic_snapshots={count}"] = critics
-    runs = {name: (lambda critics=critics: score_components(nets, query, bank, critics=critics, patches=False))
-            for name, critics in snapshots.items()}
-    for critics in snapshots.values():
-        score_components(nets, query[:256], bank, critics=critics, patches=False)  # warm-up
-    return _median_rates(runs, n_images, repeats)
+    return _warm_median_rates({name: (lambda q, critics=critics: score_components(
+        nets, q, bank, critics=critics, patches=False)) for name, critics in snapshots.items()}, query, repeats)
 
 
 def patch_rates(image_size: int, n_generators: int, n_images: int, repeats: int,
@@ -109,18 +104,24 @@ def patch_rates(image_size: int, n_generators: int, n_images: int, repeats: int,
     ``patch`` term (one more search of the bank, position by position)."""
     nets, query = _setup("library", image_size, n_generators, n_images)
     bank = _bank(nets, query, bank_rows, 1)
-    runs = {f"bank of {bank_rows}, neighbor_shift=1, {label}": (lambda patches=patches: score_components(
-        nets, query, bank, patches=patches)) for label, patches in (("no patch term", False), ("patch term", True))}
-    for run in runs.values():
-        run()  # warm-up
-    return _median_rates(runs, n_images, repeats)
+    return _warm_median_rates({f"bank of {bank_rows}, neighbor_shift=1, {label}": (
+        lambda q, patches=patches: score_components(nets, q, bank, patches=patches))
+        for label, patches in (("no patch term", False), ("patch term", True))}, query, repeats)
 
 
 def _bank(nets, query, bank_rows: int, shift: int) -> MemoryBank:
     """A bank of ``bank_rows`` random critic-feature rows, compared at ``neighbor_shift=shift``."""
     shape = tuple(nets.critic.features(query[:1]).shape[1:])
-    vectors = torch.randn(bank_rows, int(torch.tensor(shape).prod()), generator=torch.Generator().manual_seed(1))
+    vectors = torch.randn(bank_rows, math.prod(shape), generator=torch.Generator().manual_seed(1))
     return MemoryBank(vectors, 1, "euclidean", None, neighbor_offsets(shift), map_shape=shape)
+
+
+def _warm_median_rates(scorings: dict, query, repeats: int) -> dict[str, float]:
+    """:func:`_median_rates` of each ``scoring(query)``, after a warm-up of each on 256 images."""
+    for scoring in scorings.values():
+        scoring(query[:256])
+    return _median_rates({name: (lambda scoring=scoring: scoring(query)) for name, scoring in scorings.items()},
+                         len(query), repeats)
 
 
 def _median_rates(runs: dict, n_images: int, repeats: int) -> dict[str, float]:

@@ -403,15 +403,17 @@ def patch_scores(saved) -> dict[str, np.ndarray]:
     the neighbour term, and added to that score at :data:`PATCH_WEIGHTS` (needs the ``codes``
     group's latent term)."""
     scores = {}
+    if "eval latent" not in saved:
+        return scores
     critic = {part: saved[f"{part} critic"] for part in ("train", "eval")}
     library = {part: saved[f"{part} {LIBRARY_BANK}"] for part in ("train", "eval")}
+    default = library_score(saved, critic, library)
     for name in (PATCH_TERM, *SCALED_PATCH_TERMS):
-        if f"eval {name}" not in saved or "eval latent" not in saved:
+        if f"eval {name}" not in saved:
             continue
         patch = {part: saved[f"{part} {name}"] for part in ("train", "eval")}
         scores[name] = patch["eval"]
         scores[f"{LIBRARY_LABEL} [{name} for neighbor]"] = library_score(saved, critic, patch)
-        default = library_score(saved, critic, library)
         scaled_patch = patch["eval"] / spread(patch["train"])
         for weight in PATCH_WEIGHTS:
             scores[f"{LIBRARY_LABEL} + {weight:g} {name}"] = default + weight * scaled_patch
