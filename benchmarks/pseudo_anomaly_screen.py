@@ -1,0 +1,152 @@
+"""Screen: choose between two score weightings per fit from pseudo-anomalies of the training data.
+
+On the development protocol the patch term with the critic's weight kept
+(critic 0.25, neighbour 0.3, latent 0.1, patch 0.35) gains on MNIST and loses on
+Fashion-MNIST against the default (0.25, 0.65, 0.1, 0). This screen asks whether
+a fitted detector can tell, from its normal training data alone, which of the
+two suits the data: each group of training images in turn plays the anomaly.
+Its images are taken out of the memory banks (the whole-map bank of the
+neighbour term and the per-position bank of the patch term), a fixed sample of
+training images (:data:`N_QUERIES`) is scored against the rest, and each
+weighting's AUC of "this group against the other groups" is its pseudo-AUC.
+The critic and latent terms stay as fitted (both weightings weigh them alike).
+A fit takes the patch weighting when its mean pseudo-AUC over the groups is
+larger. Groups (:data:`SCHEMES`): the classifier's clusters, and k-means
+clusters of the training images' ``D_i`` vectors (10 and 20 of them).
+
+The neighbour term here is the bank's distance without the one-pixel moves of
+the library's ``neighbor_shift=1`` (moving every training image in and out of
+the bank would cost five times the searches); in the scores of the evaluation
+rows each weighting uses the library's terms, as ``dev_protocol.py`` does.
+
+It patches ``dev_protocol.py`` (run it with ``--bank-groups codes patches``
+after ``--pseudo 1``); ``--summary`` lists ``auto [<scheme>]``, the weighting each
+fit chose, beside the two weightings.
+
+    python benchmarks/pseudo_anomaly_screen.py --pseudo 1 --dataset mnist --bank-groups codes patches \\
+        --params '{"critic_snapshots": 4, "n_epochs": 6, "xzx_epochs": 1}' --seeds 0 --out dev/mnist-pseudo
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.cluster import KMeans
+from sklearn.metrics import roc_auc_score
+
+sys.path.insert(0, str(Path(__file__).parent))
+import dev_protocol  # noqa: E402
+
+#: Training images scored as pseudo-anomalies or pseudo-normal ones (a fixed random sample).
+N_QUERIES = 2000
+#: A group is a pseudo-anomaly only with at least this many sampled images.
+MIN_GROUP = 20
+#: Grouping schemes: name -> number of k-means clusters of the ``D_i`` vectors (0: the classifier's).
+SCHEMES = {"classifier": 0, "kmeans 10": 10, "kmeans 20": 20}
+#: The two (critic, neighbour, latent, patch) weightings the fits choose between.
+DEFAULT_SHARES = (0.25, 0.65, 0.1, 0.0)
+PATCH_SHARES = (0.25, 0.3, 0.1, 0.35)
+
+_code_terms = dev_protocol.code_terms
+_patch_terms = dev_protocol.patch_terms
+_patch_scores = dev_protocol.patch_scores
+_stash: dict = {}
+
+
+def code_terms_with_clusters(det, X_train, X_eval) -> dict[str, np.ndarray]:
+    """``dev_protocol.code_terms``, keeping the training images' clusters for :func:`pseudo_terms`."""
+    _stash["clusters"] = dev_protocol._routed_codes(det, X_train)[1].numpy()
+    return _code_terms(det, X_train, X_eval)
+
+
+def group_minima(distances: torch.Tensor, labels: np.ndarray) -> torch.Tensor:
+    """For each group g of ``labels`` (the bank's columns) and each query row, the smallest
+    distance to a bank row outside g: shape (groups, rows)."""
+    groups = np.unique(labels)
+    within = torch.stack([distances[:, torch.from_numpy(labels == g)].amin(1) for g in groups])
+    outside = []
+    for i in range(len(groups)):
+        others = torch.cat([within[:i], within[i + 1:]])
+        outside.append(others.amin(0))
+    return torch.stack(outside)
+
+
+def pseudo_terms(features: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """``dev_protocol.patch_terms`` and, for every scheme of :data:`SCHEMES`, the sampled
+    training images' neighbour and patch distances with each group left out of the banks."""
+    terms = _patch_terms(features)
+    train = features["train"]
+    n = len(train)
+    queries = np.sort(np.random.default_rng(0).choice(n, size=min(N_QUERIES, n), replace=False))
+    q = torch.from_numpy(queries)
+    vectors = dev_protocol.feature_vectors(train, None, "euclidean")
+    labels = {"classifier": _stash.pop("clusters")}
+    for name, k in SCHEMES.items():
+        if k:
+            labels[name] = KMeans(n_clusters=k, n_init=3, random_state=0).fit_predict(vectors.numpy())
+    own = (torch.arange(len(queries)), q)
+    whole = torch.cdist(vectors[q], vectors)
+    whole[own] = torch.inf
+    channels, height, width = train.shape[1:]
+    by_position = vectors.reshape(n, channels, height * width).permute(2, 0, 1).contiguous()
+    patch = {name: None for name in labels}
+    for position in by_position:
+        d = torch.cdist(position[q], position)
+        d[own] = torch.inf
+        for name, lab in labels.items():
+            minima = group_minima(d, lab)
+            patch[name] = minima if patch[name] is None else torch.maximum(patch[name], minima)
+    terms["pseudo queries"] = queries
+    for name, lab in labels.items():
+        terms[f"pseudo labels [{name}]"] = lab
+        terms[f"pseudo neighbor [{name}]"] = group_minima(whole, lab).float().numpy()
+        terms[f"pseudo patch [{name}]"] = patch[name].float().numpy()
+    return terms
+
+
+def pseudo_aucs(saved, scheme: str) -> tuple[float, float]:
+    """Mean over the scheme's groups of the default and the patch weighting's pseudo-AUC."""
+    queries = saved["pseudo queries"]
+    labels = saved[f"pseudo labels [{scheme}]"][queries]
+    critic, latent = saved["train critic"][queries], saved["train latent"][queries]
+    aucs = []
+    for i, g in enumerate(np.unique(saved[f"pseudo labels [{scheme}]"])):
+        anomalous = labels == g
+        if anomalous.sum() < MIN_GROUP or (~anomalous).sum() < MIN_GROUP:
+            continue
+        terms = np.stack([critic, saved[f"pseudo neighbor [{scheme}]"][i], latent,
+                          saved[f"pseudo patch [{scheme}]"][i]]).astype(np.float64)
+        scaled = terms / np.array([dev_protocol.spread(t[~anomalous]) for t in terms])[:, None]
+        aucs.append([roc_auc_score(anomalous, np.array(shares) @ scaled) for shares in (DEFAULT_SHARES, PATCH_SHARES)])
+    return tuple(np.mean(aucs, axis=0)) if aucs else (np.nan, np.nan)
+
+
+def pseudo_scores(saved) -> dict[str, np.ndarray]:
+    """``dev_protocol.patch_scores`` and, per scheme, the weighting its pseudo-AUCs choose."""
+    scores = _patch_scores(saved)
+    shares_label = dev_protocol._label(tuple(zip(PATCH_SHARES, ("critic", "neighbor", "latent", "patch"))))
+    patch_key = f"{shares_label} [{dev_protocol.PATCH_TERM}]"
+    if patch_key not in scores or "pseudo queries" not in saved:
+        return scores
+    default = dev_protocol.library_score(saved, {p: saved[f"{p} critic"] for p in ("train", "eval")},
+                                         {p: saved[f"{p} {dev_protocol.LIBRARY_BANK}"] for p in ("train", "eval")})
+    for scheme in SCHEMES:
+        auc_default, auc_patch = pseudo_aucs(saved, scheme)
+        scores[f"auto [{scheme}]"] = scores[patch_key] if auc_patch > auc_default else default
+    return scores
+
+
+def patch(value: float) -> None:
+    """Save and score the pseudo-anomaly terms from here on (``value=0``: nothing is patched)."""
+    if not value:
+        return
+    dev_protocol.code_terms = code_terms_with_clusters
+    dev_protocol.patch_terms = pseudo_terms
+    dev_protocol.patch_scores = pseudo_scores
+
+
+if __name__ == "__main__":
+    dev_protocol.main_patched("--pseudo", patch, __doc__.splitlines()[0])
