@@ -3,5 +3,6 @@
 __version__ = "0.5.0"
 
 from .estimator import THESIS_PARAMS, DAnoGANDetector  # noqa: E402
+from .pseudo_anomalies import pseudo_anomaly_aucs  # noqa: E402
 
-__all__ = ["DAnoGANDetector", "THESIS_PARAMS", "__version__"]
+__all__ = ["DAnoGANDetector", "THESIS_PARAMS", "pseudo_anomaly_aucs", "__version__"]
