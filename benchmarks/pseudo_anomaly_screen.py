@@ -11,7 +11,7 @@ training images (:data:`N_QUERIES`) is scored against the rest, and each
 weighting's AUC of "this group against the other groups" is its pseudo-AUC.
 The critic and latent terms stay as fitted (both weightings weigh them alike).
 A fit takes the patch weighting when its mean pseudo-AUC over the groups is
-larger. Groups (:data:`SCHEMES`): the classifier's clusters, and k-means
+larger (or at most :data:`MARGINS` smaller). Groups (:data:`SCHEMES`): the classifier's clusters, and k-means
 clusters of the training images' ``D_i`` vectors (10 and 20 of them).
 
 The neighbour term here is the bank's distance without the one-pixel moves of
@@ -35,10 +35,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.cluster import KMeans
-from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).parent))
 import dev_protocol  # noqa: E402
+
+from danogan_sk.pseudo_anomalies import WEIGHTING_PARAMS as _WEIGHTS, group_aucs, left_out_distances  # noqa: E402
 
 #: Training images scored as pseudo-anomalies or pseudo-normal ones (a fixed random sample).
 N_QUERIES = 2000
@@ -46,6 +47,10 @@ N_QUERIES = 2000
 MIN_GROUP = 20
 #: Grouping schemes: name -> number of k-means clusters of the ``D_i`` vectors (0: the classifier's).
 SCHEMES = {"classifier": 0, "kmeans 10": 10, "kmeans 20": 20}
+#: A fit takes the patch weighting when its mean pseudo-AUC exceeds the default's by more than
+#: the margin: ``auto [<scheme>]`` at 0, ``auto [<scheme>] margin <m>`` at the others (the
+#: classifier's clusters only).
+MARGINS = (0.0, -0.005)
 #: The two (critic, neighbour, latent, patch) weightings the fits choose between.
 DEFAULT_SHARES = (0.25, 0.65, 0.1, 0.0)
 PATCH_SHARES = (0.25, 0.3, 0.1, 0.35)
@@ -62,18 +67,6 @@ def code_terms_with_clusters(det, X_train, X_eval) -> dict[str, np.ndarray]:
     return _code_terms(det, X_train, X_eval)
 
 
-def group_minima(distances: torch.Tensor, labels: np.ndarray) -> torch.Tensor:
-    """For each group g of ``labels`` (the bank's columns) and each query row, the smallest
-    distance to a bank row outside g: shape (groups, rows)."""
-    groups = np.unique(labels)
-    within = torch.stack([distances[:, torch.from_numpy(labels == g)].amin(1) for g in groups])
-    outside = []
-    for i in range(len(groups)):
-        others = torch.cat([within[:i], within[i + 1:]])
-        outside.append(others.amin(0))
-    return torch.stack(outside)
-
-
 def pseudo_terms(features: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
     """``dev_protocol.patch_terms`` and, for every scheme of :data:`SCHEMES`, the sampled
     training images' neighbour and patch distances with each group left out of the banks."""
@@ -81,47 +74,34 @@ def pseudo_terms(features: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
     train = features["train"]
     n = len(train)
     queries = np.sort(np.random.default_rng(0).choice(n, size=min(N_QUERIES, n), replace=False))
-    q = torch.from_numpy(queries)
     vectors = dev_protocol.feature_vectors(train, None, "euclidean")
     labels = {"classifier": _stash.pop("clusters")}
     for name, k in SCHEMES.items():
         if k:
             labels[name] = KMeans(n_clusters=k, n_init=3, random_state=0).fit_predict(vectors.numpy())
-    own = (torch.arange(len(queries)), q)
-    whole = torch.cdist(vectors[q], vectors)
-    whole[own] = torch.inf
-    channels, height, width = train.shape[1:]
-    by_position = vectors.reshape(n, channels, height * width).permute(2, 0, 1).contiguous()
-    patch = {name: None for name in labels}
-    for position in by_position:
-        d = torch.cdist(position[q], position)
-        d[own] = torch.inf
-        for name, lab in labels.items():
-            minima = group_minima(d, lab)
-            patch[name] = minima if patch[name] is None else torch.maximum(patch[name], minima)
     terms["pseudo queries"] = queries
     for name, lab in labels.items():
+        # The library's search, as pseudo_anomaly_aucs runs it (the bank's default metric, no pooling).
+        distances = left_out_distances(train.numpy(), lab, queries, None, "euclidean", patches=True)
         terms[f"pseudo labels [{name}]"] = lab
-        terms[f"pseudo neighbor [{name}]"] = group_minima(whole, lab).float().numpy()
-        terms[f"pseudo patch [{name}]"] = patch[name].float().numpy()
+        terms[f"pseudo neighbor [{name}]"] = distances["neighbor"].float().numpy()
+        terms[f"pseudo patch [{name}]"] = distances["patch"].float().numpy()
     return terms
 
 
 def pseudo_aucs(saved, scheme: str) -> tuple[float, float]:
-    """Mean over the scheme's groups of the default and the patch weighting's pseudo-AUC."""
+    """Mean over the scheme's groups of the default and the patch weighting's pseudo-AUC
+    (NaN when fewer than two groups can be scored)."""
     queries = saved["pseudo queries"]
-    labels = saved[f"pseudo labels [{scheme}]"][queries]
-    critic, latent = saved["train critic"][queries], saved["train latent"][queries]
-    aucs = []
-    for i, g in enumerate(np.unique(saved[f"pseudo labels [{scheme}]"])):
-        anomalous = labels == g
-        if anomalous.sum() < MIN_GROUP or (~anomalous).sum() < MIN_GROUP:
-            continue
-        terms = np.stack([critic, saved[f"pseudo neighbor [{scheme}]"][i], latent,
-                          saved[f"pseudo patch [{scheme}]"][i]]).astype(np.float64)
-        scaled = terms / np.array([dev_protocol.spread(t[~anomalous]) for t in terms])[:, None]
-        aucs.append([roc_auc_score(anomalous, np.array(shares) @ scaled) for shares in (DEFAULT_SHARES, PATCH_SHARES)])
-    return tuple(np.mean(aucs, axis=0)) if aucs else (np.nan, np.nan)
+    labels = saved[f"pseudo labels [{scheme}]"]
+    fixed = {t: saved[f"train {t}"][queries] for t in ("critic", "latent")}
+    left_out = {t: torch.from_numpy(saved[f"pseudo {t} [{scheme}]"]) for t in ("neighbor", "patch")}
+    weightings = [dict(zip(_WEIGHTS, (0.0, *shares))) for shares in (DEFAULT_SHARES, PATCH_SHARES)]
+    try:
+        aucs = group_aucs(fixed, left_out, np.unique(labels), labels[queries], weightings, MIN_GROUP, True)
+    except ValueError:
+        return np.nan, np.nan
+    return tuple(aucs.mean(0))
 
 
 def pseudo_scores(saved) -> dict[str, np.ndarray]:
@@ -135,7 +115,9 @@ def pseudo_scores(saved) -> dict[str, np.ndarray]:
                                          {p: saved[f"{p} {dev_protocol.LIBRARY_BANK}"] for p in ("train", "eval")})
     for scheme in SCHEMES:
         auc_default, auc_patch = pseudo_aucs(saved, scheme)
-        scores[f"auto [{scheme}]"] = scores[patch_key] if auc_patch > auc_default else default
+        for margin in MARGINS if scheme == "classifier" else MARGINS[:1]:
+            name = f"auto [{scheme}]" + (f" margin {margin:g}" if margin else "")
+            scores[name] = scores[patch_key] if auc_patch - auc_default > margin else default
     return scores
 
 
