@@ -161,7 +161,10 @@ def pseudo_anomaly_aucs(detector: DAnoGANDetector, X, weightings: Sequence[Mappi
         A fitted detector.
     X : array-like
         Normal data, as ``fit`` takes it: the training data, or normal data
-        the detector has not seen.
+        the detector has not seen. Every row is searched: the search holds
+        two ``n_queries x len(X)`` float32 matrices at a time (80 MB at the
+        defaults for 5,000 rows) besides the rows' critic features; pass a
+        random subset of a large training set.
     weightings : list of dict
         Each a set of score weights (:data:`WEIGHTING_PARAMS`); the weights
         a dict leaves out are the detector's. ``{}`` is the detector's own.
