@@ -52,8 +52,8 @@ SCHEMES = {"classifier": 0, "kmeans 10": 10, "kmeans 20": 20}
 #: classifier's clusters only).
 MARGINS = (0.0, -0.005)
 #: The two (critic, neighbour, latent, patch) weightings the fits choose between.
-DEFAULT_SHARES = (0.25, 0.65, 0.1, 0.0)
-PATCH_SHARES = (0.25, 0.3, 0.1, 0.35)
+DEFAULT_SHARES = (*dev_protocol.DEFAULT_WEIGHTS, 0.0)
+PATCH_SHARES = dev_protocol.PATCH_SHARES[1]
 
 _code_terms = dev_protocol.code_terms
 _patch_terms = dev_protocol.patch_terms

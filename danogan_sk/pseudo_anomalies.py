@@ -199,15 +199,15 @@ def pseudo_anomaly_aucs(detector: DAnoGANDetector, X, weightings: Sequence[Mappi
     ((2,), True)
     """
     checked = _checked_weightings(detector, weightings)
-    components = detector.score_components(X)
+    # No patch search here: the patch term is searched below, with each cluster left out.
+    components = detector._components(X, validate=True, patches=False)
     features = detector.critic_features(X)
     groups = components["cluster"]
     n = len(groups)
     rng = check_random_state(random_state)
     queries = np.sort(rng.choice(n, size=min(n_queries, n), replace=False))
+    # _checked_weightings refused patch weights without feature maps (tabular data).
     patches = any(w["patch_weight"] > 0 for w in checked)
-    if patches and features.ndim != 4:
-        raise ValueError("patch_weight > 0 needs feature maps of images; tabular data has no patches.")
     left_out = left_out_distances(features, groups, queries, detector.feature_pool,
                                   detector.neighbor_metric, patches)
     fixed = {name: components[name][queries] for name in ("mse", "kl", "critic", "latent") if name in components}
