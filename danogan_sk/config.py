@@ -110,7 +110,7 @@ class ScoreConfig:
     critic_weight: float = _param(0.25, _UNIT)
     neighbor_weight: float = _param(0.65, _UNIT)
     latent_weight: float = _param(0.1, _UNIT)
-    patch_weight: float = _param(0.0, _UNIT)
+    patch_weight: float | str = _param("auto", _UNIT, StrOptions({"auto"}))
     scale_terms: bool = _param(True, "boolean")
     contamination: float = _param(0.1, Interval(Real, 0, 0.5, closed="right"))
 

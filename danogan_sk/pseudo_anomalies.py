@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,14 +26,25 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils import check_random_state
 from torch import Tensor
 
-from .estimator import DAnoGANDetector
 from .memory_bank import feature_vectors
 from .scoring import anomaly_score, spread
 
-__all__ = ["WEIGHTING_PARAMS", "group_aucs", "left_out_distances", "outside_group_minima", "pseudo_anomaly_aucs"]
+if TYPE_CHECKING:  # the estimator calls choose_patch_weight at fit
+    from .estimator import DAnoGANDetector
+
+__all__ = ["AUTO_PATCH_WEIGHT", "WEIGHTING_PARAMS", "choose_patch_weight", "group_aucs", "left_out_distances",
+           "outside_group_minima", "pseudo_anomaly_aucs"]
 
 #: Parameters a weighting may set; the others of the detector stay as they are.
 WEIGHTING_PARAMS = ("alpha", "critic_weight", "neighbor_weight", "latent_weight", "patch_weight")
+#: The share of ``neighbor_weight`` that ``patch_weight="auto"`` may move to the ``patch`` term:
+#: at the other default weights, ``neighbor_weight=0.3, patch_weight=0.35``, the split that the
+#: development protocol compared with the whole-map distance alone (``docs/benchmarks.md``).
+AUTO_PATCH_WEIGHT = 0.35
+
+
+class _TooFewClusters(ValueError):
+    """Fewer than two clusters hold enough sampled rows to be scored."""
 
 
 def outside_group_minima(distances: Tensor, groups: np.ndarray) -> Tensor:
@@ -133,7 +145,7 @@ def _checked_weightings(detector: DAnoGANDetector, weightings: Sequence[Mapping]
         probe._validate_params()
         probe._check_score_settings(has_bank=detector.memory_bank_ is not None,
                                     has_latent_bank=detector.latent_bank_ is not None)
-        checked.append({name: float(getattr(probe, name)) for name in WEIGHTING_PARAMS})
+        checked.append(probe._score_weights())
     return checked
 
 
@@ -167,7 +179,8 @@ def pseudo_anomaly_aucs(detector: DAnoGANDetector, X, weightings: Sequence[Mappi
         random subset of a large training set.
     weightings : list of dict
         Each a set of score weights (:data:`WEIGHTING_PARAMS`); the weights
-        a dict leaves out are the detector's. ``{}`` is the detector's own.
+        a dict leaves out are the detector's. ``{}`` is the detector's own
+        (with ``patch_weight="auto"``, the weights its fit chose).
     n_queries : int, default=2000
         Rows of ``X`` drawn once and scored (all of them when ``X`` has fewer);
         every row of ``X`` stays in the banks.
@@ -250,7 +263,7 @@ def group_aucs(fixed: Mapping[str, np.ndarray], left_out: Mapping[str, Tensor], 
               if min_group <= np.sum(query_groups == g) <= len(query_groups) - min_group]
     if len(scored) < 2:
         sizes = {int(g): int(np.sum(query_groups == g)) for g in labels if np.any(query_groups == g)}
-        raise ValueError(
+        raise _TooFewClusters(
             f"Pseudo-anomalies need at least two clusters with min_group={min_group} sampled rows "
             f"inside and outside; the classifier routed the {len(query_groups)} sampled rows as {sizes}. "
             "Pass more data or a smaller min_group."
@@ -266,3 +279,40 @@ def group_aucs(fixed: Mapping[str, np.ndarray], left_out: Mapping[str, Tensor], 
                                   patch_weight=w["patch_weight"])
             aucs[row, column] = roc_auc_score(anomalous, score)
     return aucs
+
+
+def choose_patch_weight(detector: DAnoGANDetector, X, *, random_state=0) -> tuple[float, np.ndarray | None]:
+    """What ``patch_weight="auto"`` scores with: 0, or :data:`AUTO_PATCH_WEIGHT` taken from
+    ``neighbor_weight``, whichever finds left-out clusters of ``X`` better.
+
+    The two weightings are compared by :func:`pseudo_anomaly_aucs`; a tie
+    keeps 0. Without a choice to make, 0 is kept and no AUC is computed:
+    tabular data (no patches), no memory bank, ``neighbor_weight`` below
+    :data:`AUTO_PATCH_WEIGHT`, or fewer than two clusters with enough rows.
+
+    Parameters
+    ----------
+    detector : DAnoGANDetector
+        A fitted detector (its ``patch_weight`` is not read).
+    X : array-like
+        Normal data as ``fit`` takes it, such as the rows of the memory bank.
+    random_state : int, RandomState instance or None, default=0
+        Draws the rows scored (:func:`pseudo_anomaly_aucs`).
+
+    Returns
+    -------
+    patch_weight : float
+    aucs : ndarray of shape (2,) or None
+        The mean pseudo-AUC of ``patch_weight=0`` and of the split, or
+        ``None`` when there was no choice to make.
+    """
+    bank = detector.memory_bank_
+    if bank is None or bank.map_shape is None or detector.neighbor_weight < AUTO_PATCH_WEIGHT:
+        return 0.0, None
+    weightings = [{"patch_weight": 0.0},
+                  {"neighbor_weight": detector.neighbor_weight - AUTO_PATCH_WEIGHT, "patch_weight": AUTO_PATCH_WEIGHT}]
+    try:
+        aucs = pseudo_anomaly_aucs(detector, X, weightings, random_state=random_state)
+    except _TooFewClusters:
+        return 0.0, None
+    return (AUTO_PATCH_WEIGHT if aucs[1] > aucs[0] else 0.0), aucs

@@ -366,8 +366,15 @@ def test_dagan_rows_oracle_and_figures(tmp_path):
                             pool_loader=lambda seed: pool, progress=lambda line: None)
     assert torch.equal(state, torch.random.get_rng_state())
     assert {r["row"] for r in records} == {
-        "D-AnoGAN (alpha=0.9)", "D-AnoGAN (alpha from validation)", "D-AnoGAN (default score)"
+        "D-AnoGAN (alpha=0.9)", "D-AnoGAN (alpha from validation)", "D-AnoGAN (default score)",
+        "D-AnoGAN (default score, patch_weight=0)",
     }
+    # Which patch weight the default chose is recorded; with 0, the two default rows agree.
+    auc = {r["row"]: r["auc"] for r in records}
+    chosen = records[0]["params"]["patch_weight_"]
+    assert chosen in (0.0, 0.35)
+    if chosen == 0.0:
+        assert auc["D-AnoGAN (default score)"] == auc["D-AnoGAN (default score, patch_weight=0)"]
     assert all(len(r["alpha_auc"]) == 11 and 0 < r["params"]["validation_alpha"] < 1 for r in records)
     write_results(records, tmp_path)
     table = (tmp_path / "table_toy.md").read_text()
@@ -495,7 +502,7 @@ def test_ablation_methods_label_their_rows_and_change_the_detector(tmp_path):
     assert set(rows) == {
         f"D-AnoGAN without {part} ({kind})"
         for part in ("bandit", "xzx")
-        for kind in ("alpha=0.9", "alpha from validation", "default score")
+        for kind in ("alpha=0.9", "alpha from validation", "default score", "default score, patch_weight=0")
     }
     # No alpha grid: the oracle row stays the main model's.
     assert not any(r["alpha_auc"] for r in records)

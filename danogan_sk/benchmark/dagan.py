@@ -14,7 +14,9 @@ test set and every row is a different combination of them:
 * ``D-AnoGAN (default score)``: what ``DAnoGANDetector()`` returns at its
   defaults (the critic's value and the distance to the nearest training
   sample in the critic's features, each divided by its spread on the
-  training data).
+  training data; the ``patch`` term when ``patch_weight="auto"`` chose it).
+* ``D-AnoGAN (default score, patch_weight=0)``: the same fit scored with
+  ``patch_weight=0`` (version 0.5.0's default score), beside the choice.
 * the alpha grid (0, 0.1, ..., 1) of eq. 5.1: only for the AUC-against-alpha
   figure and the column labelled "oracle" (best alpha on the test labels),
   computed by the tables from the stored curves.
@@ -22,6 +24,7 @@ test set and every row is a different combination of them:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,7 +35,7 @@ from ..scoring import anomaly_score, term_spreads
 
 __all__ = [
     "DAnoGANModel", "phase2_epochs", "validation_alpha", "thesis_and_default_scores", "FIXED_ALPHA", "ALPHA_GRID", "ROW_FIXED", "ROW_VALIDATION",
-    "ROW_DEFAULT", "ROWS",
+    "ROW_DEFAULT", "ROW_NO_PATCH", "ROWS",
 ]
 
 #: The thesis's weight for MNIST and Fashion-MNIST (section 5.4).
@@ -42,8 +45,9 @@ ALPHA_GRID = tuple(round(a, 2) for a in np.linspace(0.0, 1.0, 11))
 ROW_FIXED = f"D-AnoGAN (alpha={FIXED_ALPHA})"
 ROW_VALIDATION = "D-AnoGAN (alpha from validation)"
 ROW_DEFAULT = "D-AnoGAN (default score)"
+ROW_NO_PATCH = "D-AnoGAN (default score, patch_weight=0)"
 #: Every row a fit can report, in table order.
-ROWS = (ROW_FIXED, ROW_VALIDATION, ROW_DEFAULT)
+ROWS = (ROW_FIXED, ROW_VALIDATION, ROW_DEFAULT, ROW_NO_PATCH)
 #: Share of the normal training data held out to choose alpha.
 VALIDATION_FRACTION = 0.1
 
@@ -99,6 +103,11 @@ def thesis_and_default_scores(
     return anomaly_score(components, FIXED_ALPHA), detector.anomaly_score_from_components(components)
 
 
+def without_patch(detector: DAnoGANDetector, components: dict[str, np.ndarray]) -> np.ndarray:
+    """Anomaly scores at the detector's settings but ``patch_weight=0`` (the detector is not changed)."""
+    return copy.copy(detector).set_params(patch_weight=0.0).anomaly_score_from_components(components)
+
+
 class DAnoGANModel:
     """A :class:`~danogan_sk.DAnoGANDetector` fitted for the benchmark, with its alpha rows.
 
@@ -114,8 +123,8 @@ class DAnoGANModel:
         Prefix of the row names. Only the model labelled ``"D-AnoGAN"``
         records the alpha grid, so that the oracle row is the main model's.
     rows : sequence of str, default=ROWS
-        Which of ``ROW_FIXED``, ``ROW_VALIDATION`` and ``ROW_DEFAULT`` to
-        report.
+        Which of ``ROW_FIXED``, ``ROW_VALIDATION``, ``ROW_DEFAULT`` and
+        ``ROW_NO_PATCH`` to report.
     **params
         Any other public ``DAnoGANDetector`` parameter.
 
@@ -156,6 +165,7 @@ class DAnoGANModel:
             ROW_FIXED: thesis,
             ROW_VALIDATION: anomaly_score(components, self.alpha_),
             ROW_DEFAULT: default,
+            ROW_NO_PATCH: without_patch(self.detector_, components),
         }
         rows = {name: rows[name] for name in self.rows}
         if self.label != "D-AnoGAN":
@@ -206,4 +216,6 @@ class DAnoGANModel:
     def record_params(self) -> dict:
         """What the run record keeps: the detector's parameters and the chosen alpha."""
         params = {k: v for k, v in self.detector_.get_params().items() if k != "memory"}
-        return dict(params, validation_alpha=self.alpha_)
+        chosen = self.detector_.pseudo_anomaly_aucs_
+        return dict(params, validation_alpha=self.alpha_, patch_weight_=self.detector_.patch_weight_,
+                    pseudo_anomaly_aucs_=None if chosen is None else [float(a) for a in chosen])
