@@ -219,6 +219,7 @@ def pseudo_anomaly_aucs(detector: DAnoGANDetector, X, weightings: Sequence[Mappi
     n = len(groups)
     rng = check_random_state(random_state)
     queries = np.sort(rng.choice(n, size=min(n_queries, n), replace=False))
+    _scored_groups(np.unique(groups), groups[queries], min_group)  # before the search: it needs two groups
     # _checked_weightings refused patch weights without feature maps (tabular data).
     patches = any(w["patch_weight"] > 0 for w in checked)
     left_out = left_out_distances(features, groups, queries, detector.feature_pool,
@@ -227,6 +228,21 @@ def pseudo_anomaly_aucs(detector: DAnoGANDetector, X, weightings: Sequence[Mappi
     aucs = group_aucs(fixed, left_out, np.unique(groups), groups[queries], checked, min_group,
                       bool(detector.scale_terms))
     return aucs.mean(0)
+
+
+def _scored_groups(labels: np.ndarray, query_groups: np.ndarray, min_group: int) -> list[int]:
+    """Indices into ``labels`` of the groups with ``min_group`` queries inside and outside;
+    an error when fewer than two."""
+    scored = [i for i, g in enumerate(labels)
+              if min_group <= np.sum(query_groups == g) <= len(query_groups) - min_group]
+    if len(scored) < 2:
+        sizes = {int(g): int(np.sum(query_groups == g)) for g in labels if np.any(query_groups == g)}
+        raise _TooFewClusters(
+            f"Pseudo-anomalies need at least two clusters with min_group={min_group} sampled rows "
+            f"inside and outside; the classifier routed the {len(query_groups)} sampled rows as {sizes}. "
+            "Pass more data or a smaller min_group."
+        )
+    return scored
 
 
 def group_aucs(fixed: Mapping[str, np.ndarray], left_out: Mapping[str, Tensor], labels: np.ndarray,
@@ -259,15 +275,7 @@ def group_aucs(fixed: Mapping[str, np.ndarray], left_out: Mapping[str, Tensor], 
     ValueError
         When fewer than two groups can be scored.
     """
-    scored = [i for i, g in enumerate(labels)
-              if min_group <= np.sum(query_groups == g) <= len(query_groups) - min_group]
-    if len(scored) < 2:
-        sizes = {int(g): int(np.sum(query_groups == g)) for g in labels if np.any(query_groups == g)}
-        raise _TooFewClusters(
-            f"Pseudo-anomalies need at least two clusters with min_group={min_group} sampled rows "
-            f"inside and outside; the classifier routed the {len(query_groups)} sampled rows as {sizes}. "
-            "Pass more data or a smaller min_group."
-        )
+    scored = _scored_groups(labels, query_groups, min_group)
     aucs = np.zeros((len(scored), len(weightings)))
     for row, i in enumerate(scored):
         anomalous = query_groups == labels[i]
