@@ -818,13 +818,15 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         check_is_fitted(self, "_training_components")
         return self.anomaly_score_from_components(self._training_components)
 
-    def _components(self, X, validate: bool, patches: bool = True) -> dict[str, np.ndarray]:
+    def _components(self, X, validate: bool, patches: bool = True, neighbors: bool = True) -> dict[str, np.ndarray]:
         """Score components of ``X``, validated chunk by chunk if ``validate``; the ``patch``
         term only with ``patches`` (the training data's is kept at fit for ``patch_weight``
-        to be set later)."""
+        to be set later), the ``neighbor`` and ``patch`` terms only with ``neighbors`` (a
+        caller that searches a bank of its own skips the memory bank's search)."""
+        bank = self.memory_bank_ if neighbors else None
 
         def compute(batch):
-            return score_components(self.networks_, batch, self.memory_bank_, self.latent_bank_,
+            return score_components(self.networks_, batch, bank, self.latent_bank_,
                                     self.critic_snapshots_, patches=patches)
 
         parts = list(self._in_chunks(X, validate, compute))

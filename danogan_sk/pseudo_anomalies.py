@@ -212,8 +212,8 @@ def pseudo_anomaly_aucs(detector: DAnoGANDetector, X, weightings: Sequence[Mappi
     ((2,), True)
     """
     checked = _checked_weightings(detector, weightings)
-    # No patch search here: the patch term is searched below, with each cluster left out.
-    components = detector._components(X, validate=True, patches=False)
+    # No bank search here: the neighbour and patch terms are searched below, each cluster left out.
+    components = detector._components(X, validate=True, neighbors=False)
     features = detector.critic_features(X)
     groups = components["cluster"]
     n = len(groups)
@@ -224,7 +224,8 @@ def pseudo_anomaly_aucs(detector: DAnoGANDetector, X, weightings: Sequence[Mappi
     patches = any(w["patch_weight"] > 0 for w in checked)
     left_out = left_out_distances(features, groups, queries, detector.feature_pool,
                                   detector.neighbor_metric, patches)
-    fixed = {name: components[name][queries] for name in ("mse", "kl", "critic", "latent") if name in components}
+    fixed = {name: components[name][queries] for name in ("mse", "kl", "critic", "latent")
+             if name in components}
     aucs = group_aucs(fixed, left_out, np.unique(groups), groups[queries], checked, min_group,
                       bool(detector.scale_terms))
     return aucs.mean(0)

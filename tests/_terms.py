@@ -26,12 +26,13 @@ def assert_weight_acts_at_scoring_time(detector, X, term: str, weights) -> None:
     assert term in spreads
     for weight in weights:
         detector.set_params(**{f"{term}_weight": weight})
-        expected = anomaly_score(parts, detector.alpha, detector.critic_weight, spreads,
-                                 neighbor_weight=detector.neighbor_weight, latent_weight=detector.latent_weight,
-                                 patch_weight=detector.patch_weight)
+        # The weights the score uses (patch_weight="auto" resolved to the fit's choice).
+        used = detector._score_weights()
+        expected = anomaly_score(parts, used.pop("alpha"), used.pop("critic_weight"), spreads, **used)
         np.testing.assert_allclose(-detector.score_samples(X), expected, rtol=1e-10)
     # A weight that takes the sum of the weights past 1 is refused when scoring.
-    total = detector.critic_weight + detector.neighbor_weight + detector.latent_weight + detector.patch_weight
+    used = detector._score_weights()
+    total = used["critic_weight"] + used["neighbor_weight"] + used["latent_weight"] + used["patch_weight"]
     detector.set_params(**{f"{term}_weight": weights[-1] + 1.01 - total})
     with pytest.raises(ValueError, match="patch_weight must be at most 1 "):
         detector.score_samples(X)
