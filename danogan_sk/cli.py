@@ -161,7 +161,8 @@ def _run_main_job(args: argparse.Namespace) -> int:
 
     results = {"fit_seconds": fit_seconds, "score_seconds": score_seconds,
                **{k: detector.get_params()[k] for k in ("alpha", "critic_weight", "neighbor_weight",
-                                                       "latent_weight", "patch_weight", "scale_terms")}}
+                                                       "latent_weight", "patch_weight", "scale_terms")},
+               "patch_weight_": detector.patch_weight_}
     print(f"\n| anomaly | ROC AUC, D-AnoGAN | ROC AUC, thesis eq. 5.1 (alpha={THESIS_PARAMS['alpha']}) "
           "| ROC AUC, raw-pixel 1-NN |\n|---|---|---|---|")
     aucs = []
@@ -173,12 +174,20 @@ def _run_main_job(args: argparse.Namespace) -> int:
             results[names[index] + key] = auc
         print(f"| {names[index]} | " + " | ".join(f"{auc:.3f}" for auc in row) + " |")
     print("| mean | " + " | ".join(f"{auc:.3f}" for auc in np.mean(aucs, axis=0)) + " |")
+    if detector.patch_weight == "auto":
+        print(f"\npatch_weight='auto' chose patch_weight_={detector.patch_weight_} at fit "
+              f"(pseudo-anomaly AUCs {_rounded(detector.pseudo_anomaly_aucs_)} for 0 and the split)")
     print(f"\nfit {fit_seconds:.1f} s, scoring {len(split.X_test)} images {score_seconds:.1f} s")
 
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     joblib.dump(detector, args.out / "detector.joblib")
     print(f"results and fitted detector saved in {args.out}/")
     return 0
+
+
+def _rounded(values) -> str:
+    """``[0.612, 0.598]``, or ``none`` (nothing was compared)."""
+    return "none" if values is None else "[" + ", ".join(f"{v:.3f}" for v in values) + "]"
 
 
 def _add_bench(subparsers) -> None:

@@ -2,6 +2,7 @@
 
 import json
 
+import joblib
 import numpy as np
 import pytest
 
@@ -36,6 +37,9 @@ def test_run_prints_an_auc_per_anomaly_and_saves_the_detector(tmp_path, capsys):
         assert f"| {name} | " + " | ".join(f"{auc:.3f}" for auc in row) + " |" in out
     defaults = DAnoGANDetector().get_params()
     assert all(results[name] == defaults[name] for name in ("critic_weight", "neighbor_weight", "scale_terms"))
+    saved = joblib.load(tmp_path / "detector.joblib")
+    assert results["patch_weight_"] == saved.patch_weight_
+    assert f"patch_weight='auto' chose patch_weight_={saved.patch_weight_} at fit" in out
     assert (tmp_path / "detector.joblib").exists()
 
 
