@@ -175,19 +175,16 @@ def _run_main_job(args: argparse.Namespace) -> int:
         print(f"| {names[index]} | " + " | ".join(f"{auc:.3f}" for auc in row) + " |")
     print("| mean | " + " | ".join(f"{auc:.3f}" for auc in np.mean(aucs, axis=0)) + " |")
     if detector.patch_weight == "auto":
-        print(f"\npatch_weight='auto' chose patch_weight_={detector.patch_weight_} at fit "
-              f"(pseudo-anomaly AUCs {_rounded(detector.pseudo_anomaly_aucs_)} for 0 and the split)")
+        pseudo = detector.pseudo_anomaly_aucs_
+        why = ("nothing to compare: the classifier routed the training data to fewer than two clusters"
+               if pseudo is None else f"pseudo-anomaly AUC {pseudo[0]:.3f} for 0, {pseudo[1]:.3f} for the split")
+        print(f"\npatch_weight='auto' chose patch_weight_={detector.patch_weight_} at fit ({why})")
     print(f"\nfit {fit_seconds:.1f} s, scoring {len(split.X_test)} images {score_seconds:.1f} s")
 
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
     joblib.dump(detector, args.out / "detector.joblib")
     print(f"results and fitted detector saved in {args.out}/")
     return 0
-
-
-def _rounded(values) -> str:
-    """``[0.612, 0.598]``, or ``none`` (nothing was compared)."""
-    return "none" if values is None else "[" + ", ".join(f"{v:.3f}" for v in values) + "]"
 
 
 def _add_bench(subparsers) -> None:
