@@ -163,9 +163,11 @@ def pseudo_anomaly_aucs(detector: DAnoGANDetector, X, weightings: Sequence[Mappi
     detector divides by the training data's spread.
 
     On the development protocol (MNIST and Fashion-MNIST training files),
-    choosing between the default weights and ``neighbor_weight=0.3,
+    choosing between ``patch_weight=0`` and ``neighbor_weight=0.3,
     patch_weight=0.35`` by the larger value kept most of the latter's gain
-    on MNIST and the default on Fashion-MNIST (``docs/benchmarks.md``).
+    on MNIST and the former's score on Fashion-MNIST
+    (``docs/benchmarks.md``); ``patch_weight="auto"`` makes this choice at
+    ``fit`` (:func:`choose_patch_weight`).
 
     Parameters
     ----------
