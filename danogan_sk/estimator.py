@@ -237,8 +237,9 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         features ``D_i`` to the nearest training samples' in the memory bank
         (``critic_weight + neighbor_weight + latent_weight <= 1``; eq. 5.1's
         terms get the rest). A query unlike every training sample is far
-        from all of them even when its generator reconstructs it well. Acts
-        at scoring time.
+        from all of them even when its generator reconstructs it well. With
+        ``patch_weight="auto"`` it weighs this term and the ``patch`` term
+        together, as ``fit`` shared it out. Acts at scoring time.
     latent_weight : float in [0, 1], default=0.1
         Weight of the ``latent`` term: the distance of the query's latent
         code ``E_k(x)`` to the nearest latent codes of the training samples
@@ -372,8 +373,9 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         their cluster ``k``, on ``device_`` (``latent_dim`` float32 values
         per sample).
     patch_weight_ : float
-        The ``patch_weight`` the score uses: ``patch_weight`` as given, or
-        the choice of ``"auto"`` (which then takes it from ``neighbor_weight``).
+        The patch weight of the fit: ``patch_weight`` as given, or the
+        choice of ``"auto"``, which the score uses while ``patch_weight`` is
+        ``"auto"`` (taking it from ``neighbor_weight``).
     pseudo_anomaly_aucs_ : ndarray of shape (2,) or None
         With ``patch_weight="auto"``, the mean pseudo-anomaly AUC of
         ``patch_weight=0`` and of the split that ``fit`` compared; ``None``

@@ -37,7 +37,7 @@ __all__ = ["AUTO_PATCH_WEIGHT", "WEIGHTING_PARAMS", "choose_patch_weight", "grou
 
 #: Parameters a weighting may set; the others of the detector stay as they are.
 WEIGHTING_PARAMS = ("alpha", "critic_weight", "neighbor_weight", "latent_weight", "patch_weight")
-#: The share of ``neighbor_weight`` that ``patch_weight="auto"`` may move to the ``patch`` term:
+#: The weight that ``patch_weight="auto"`` may move from ``neighbor_weight`` to the ``patch`` term:
 #: at the other default weights, ``neighbor_weight=0.3, patch_weight=0.35``, the split that the
 #: development protocol compared with the whole-map distance alone (``docs/benchmarks.md``).
 AUTO_PATCH_WEIGHT = 0.35
