@@ -502,7 +502,7 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         the fitted choice, taken from ``neighbor_weight`` (0 before ``fit``)."""
         patch, neighbor = self.patch_weight, float(self.neighbor_weight)
         if patch == "auto":
-            patch = self.__dict__.get("patch_weight_", 0.0)
+            patch = getattr(self, "patch_weight_", 0.0)
             neighbor = round(neighbor - patch, 12)  # 0.3, not 0.30000000000000004
         return {"alpha": float(self.alpha), "critic_weight": float(self.critic_weight),
                 "neighbor_weight": neighbor, "latent_weight": float(self.latent_weight),

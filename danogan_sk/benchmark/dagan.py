@@ -216,6 +216,6 @@ class DAnoGANModel:
     def record_params(self) -> dict:
         """What the run record keeps: the detector's parameters and the chosen alpha."""
         params = {k: v for k, v in self.detector_.get_params().items() if k != "memory"}
-        chosen = self.detector_.pseudo_anomaly_aucs_
+        aucs = self.detector_.pseudo_anomaly_aucs_
         return dict(params, validation_alpha=self.alpha_, patch_weight_=self.detector_.patch_weight_,
-                    pseudo_anomaly_aucs_=None if chosen is None else [float(a) for a in chosen])
+                    pseudo_anomaly_aucs_=None if aucs is None else [float(a) for a in aucs])
