@@ -29,7 +29,7 @@ from .memory_bank import MemoryBank, bank_rows, feature_vectors, map_shape
 from .network_views import NetworkViewsMixin
 from .nn import NetworkSpec
 from .persistence import PicklableNetworksMixin, load_networks
-from .pseudo_anomalies import choose_patch_weight
+from .pseudo_anomalies import choose_patch_weight_on_bank
 from .scoring import anomaly_score, neighbor_offsets, score_components, spread, term_spreads
 from .training import TrainingResult, fit_networks
 
@@ -494,8 +494,12 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         """``patch_weight`` as given, or what ``"auto"`` chooses on the memory bank's rows of ``X``."""
         if self.patch_weight != "auto":
             return float(self.patch_weight), None
-        rows = bank_rows(len(X), self.memory_bank_size, seed) if self.memory_bank_size else slice(None)
-        return choose_patch_weight(self, X[rows], random_state=seed)
+        if self.memory_bank_ is None:
+            return 0.0, None
+        # The bank's rows of the terms fit has computed, in the bank's order: nothing is computed again.
+        rows = bank_rows(len(X), self.memory_bank_size, seed)
+        components = {name: values[rows] for name, values in self._training_components.items()}
+        return choose_patch_weight_on_bank(self, components, random_state=seed)
 
     def _score_weights(self) -> dict[str, float]:
         """``alpha`` and the four weights the score uses; ``patch_weight="auto"`` resolved to

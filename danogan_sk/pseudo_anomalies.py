@@ -32,8 +32,8 @@ from .scoring import anomaly_score, spread
 if TYPE_CHECKING:  # the estimator calls choose_patch_weight at fit
     from .estimator import DAnoGANDetector
 
-__all__ = ["AUTO_PATCH_WEIGHT", "WEIGHTING_PARAMS", "choose_patch_weight", "group_aucs", "left_out_distances",
-           "outside_group_minima", "pseudo_anomaly_aucs"]
+__all__ = ["AUTO_PATCH_WEIGHT", "WEIGHTING_PARAMS", "choose_patch_weight", "choose_patch_weight_on_bank",
+           "group_aucs", "left_out_distances", "outside_group_minima", "pseudo_anomaly_aucs"]
 
 #: Parameters a weighting may set; the others of the detector stay as they are.
 WEIGHTING_PARAMS = ("alpha", "critic_weight", "neighbor_weight", "latent_weight", "patch_weight")
@@ -107,7 +107,16 @@ def left_out_distances(features: np.ndarray, groups: np.ndarray, queries: np.nda
             [1., 6.]])}
     """
     features = torch.from_numpy(features)
-    vectors = feature_vectors(features, pool, metric)
+    channels = int(features.shape[1]) if features.dim() == 4 else None
+    return _left_out_vector_distances(feature_vectors(features, pool, metric), channels, groups, queries, metric,
+                                      patches)
+
+
+def _left_out_vector_distances(vectors: Tensor, channels: int | None, groups: np.ndarray, queries: np.ndarray,
+                               metric: str, patches: bool) -> dict[str, Tensor]:
+    """:func:`left_out_distances` from the samples' bank vectors (:func:`feature_vectors`'s rows,
+    such as a memory bank holds them) and their maps' number of channels (``None``: no maps)."""
+    vectors = vectors.cpu()
     q = torch.from_numpy(queries)
     own = (torch.arange(len(queries)), q)
     whole = torch.cdist(vectors[q], vectors)
@@ -118,7 +127,7 @@ def left_out_distances(features: np.ndarray, groups: np.ndarray, queries: np.nda
     if patches:
         # The bank's scaling (pooling, then unit length for cosine) before positions are compared,
         # as MemoryBank.patch_distance compares them.
-        n, channels = len(vectors), features.shape[1]
+        n = len(vectors)
         by_position = vectors.reshape(n, channels, -1).permute(2, 0, 1).contiguous()
         largest = None
         for position in by_position:
@@ -216,7 +225,19 @@ def pseudo_anomaly_aucs(detector: DAnoGANDetector, X, weightings: Sequence[Mappi
     checked = _checked_weightings(detector, weightings)
     # No bank search here: the neighbour and patch terms are searched below, each cluster left out.
     components = detector._components(X, validate=True, neighbors=False)
-    features = detector.critic_features(X)
+    features = torch.from_numpy(detector.critic_features(X))
+    vectors = feature_vectors(features, detector.feature_pool, detector.neighbor_metric)
+    channels = int(features.shape[1]) if features.dim() == 4 else None
+    return _aucs_of_terms(detector, components, vectors, channels, checked, n_queries=n_queries,
+                          min_group=min_group, random_state=random_state)
+
+
+def _aucs_of_terms(detector: DAnoGANDetector, components: Mapping[str, np.ndarray], vectors: Tensor,
+                   channels: int | None, checked: Sequence[Mapping[str, float]], *, n_queries: int = 2000,
+                   min_group: int = 20, random_state=0) -> np.ndarray:
+    """:func:`pseudo_anomaly_aucs` from the rows' score components (``cluster`` and the
+    terms no cluster changes), their bank vectors and their maps' channels, for weightings
+    already checked (:func:`_checked_weightings`)."""
     groups = components["cluster"]
     n = len(groups)
     rng = check_random_state(random_state)
@@ -224,8 +245,7 @@ def pseudo_anomaly_aucs(detector: DAnoGANDetector, X, weightings: Sequence[Mappi
     _scored_groups(np.unique(groups), groups[queries], min_group)  # before the search: it needs two groups
     # _checked_weightings refused patch weights without feature maps (tabular data).
     patches = any(w["patch_weight"] > 0 for w in checked)
-    left_out = left_out_distances(features, groups, queries, detector.feature_pool,
-                                  detector.neighbor_metric, patches)
+    left_out = _left_out_vector_distances(vectors, channels, groups, queries, detector.neighbor_metric, patches)
     fixed = {name: components[name][queries] for name in ("mse", "kl", "critic", "latent")
              if name in components}
     aucs = group_aucs(fixed, left_out, np.unique(groups), groups[queries], checked, min_group,
@@ -317,13 +337,34 @@ def choose_patch_weight(detector: DAnoGANDetector, X, *, random_state=0) -> tupl
         The mean pseudo-AUC of ``patch_weight=0`` and of the split, or
         ``None`` when there was no choice to make.
     """
+    return _choose_patch_weight(detector, lambda weightings: pseudo_anomaly_aucs(
+        detector, X, weightings, random_state=random_state))
+
+
+def choose_patch_weight_on_bank(detector: DAnoGANDetector, bank_components: Mapping[str, np.ndarray], *,
+                                random_state=0) -> tuple[float, np.ndarray | None]:
+    """:func:`choose_patch_weight` on the memory bank's rows from what ``fit`` has computed:
+    their score components (``cluster`` and the terms no cluster changes, in the bank's row
+    order) and the bank's own vectors, instead of computing both again."""
+    bank = detector.memory_bank_
+
+    def aucs_of(weightings):
+        checked = _checked_weightings(detector, weightings)
+        channels = None if bank.map_shape is None else bank.map_shape[0]
+        return _aucs_of_terms(detector, bank_components, bank.vectors, channels, checked, random_state=random_state)
+
+    return _choose_patch_weight(detector, aucs_of)
+
+
+def _choose_patch_weight(detector: DAnoGANDetector, aucs_of) -> tuple[float, np.ndarray | None]:
+    """The choice of :func:`choose_patch_weight`, with ``aucs_of(weightings)`` giving the pseudo-AUCs."""
     bank = detector.memory_bank_
     if bank is None or bank.map_shape is None or detector.neighbor_weight < AUTO_PATCH_WEIGHT:
         return 0.0, None
     weightings = [{"patch_weight": 0.0},
                   {"neighbor_weight": detector.neighbor_weight - AUTO_PATCH_WEIGHT, "patch_weight": AUTO_PATCH_WEIGHT}]
     try:
-        aucs = pseudo_anomaly_aucs(detector, X, weightings, random_state=random_state)
+        aucs = aucs_of(weightings)
     except _TooFewClusters:
         return 0.0, None
     return (AUTO_PATCH_WEIGHT if aucs[1] > aucs[0] else 0.0), aucs

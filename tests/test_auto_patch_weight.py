@@ -66,6 +66,16 @@ def test_choose_patch_weight_takes_the_larger_and_keeps_0_on_a_tie(fitted, monke
     assert seen == [[{"patch_weight": 0.0}, {"neighbor_weight": 0.65 - AUTO_PATCH_WEIGHT, "patch_weight": AUTO_PATCH_WEIGHT}]]
 
 
+def test_the_choice_at_fit_is_choose_patch_weight_on_the_bank_rows(fitted):
+    X, det = fitted
+    # Fit reuses its training terms and the bank's vectors; the public function computes both afresh.
+    # All 120 rows are in the bank and all are sampled, so the seed does not matter here.
+    assert len(det.memory_bank_) == len(X)
+    chosen, aucs = choose_patch_weight(det, X, random_state=0)
+    np.testing.assert_allclose(det.pseudo_anomaly_aucs_, aucs, atol=1e-12)
+    assert det.patch_weight_ == chosen
+
+
 def test_too_few_clusters_keep_0(fitted):
     X, det = fitted
     # With 20 sampled rows required inside and outside, 30 rows cannot give two clusters.
@@ -102,8 +112,8 @@ def test_the_choice_follows_random_state():
 
 
 def test_neighbor_weight_below_the_chosen_split_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(estimator_module, "choose_patch_weight",
-                        lambda detector, X, random_state: (AUTO_PATCH_WEIGHT, np.array([0.5, 0.6])))
+    monkeypatch.setattr(estimator_module, "choose_patch_weight_on_bank",
+                        lambda detector, components, random_state: (AUTO_PATCH_WEIGHT, np.array([0.5, 0.6])))
     X = _striped()
     det = DAnoGANDetector(**TINY).fit(X)
     assert det.patch_weight_ == AUTO_PATCH_WEIGHT
