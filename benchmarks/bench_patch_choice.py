@@ -64,5 +64,6 @@ def main() -> None:
         print(f"| {args.dataset} {tuple(X.shape[1:])} | {len(X)} | {way} | {choice:.1f} | {choice / per_epoch:.2f} | "
               f"{chosen} | {np.round(aucs, 6).tolist() if aucs is not None else None} |")
 
+
 if __name__ == "__main__":
     main()

@@ -494,8 +494,6 @@ class DAnoGANDetector(NetworkViewsMixin, PicklableNetworksMixin, InputMixin, Out
         """``patch_weight`` as given, or what ``"auto"`` chooses on the memory bank's rows of ``X``."""
         if self.patch_weight != "auto":
             return float(self.patch_weight), None
-        if self.memory_bank_ is None:
-            return 0.0, None
         # The bank's rows of the terms fit has computed, in the bank's order: nothing is computed again.
         rows = bank_rows(len(X), self.memory_bank_size, seed)
         components = {name: values[rows] for name, values in self._training_components.items()}

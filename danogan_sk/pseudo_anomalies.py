@@ -26,10 +26,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.utils import check_random_state
 from torch import Tensor
 
-from .memory_bank import feature_vectors
+from .memory_bank import feature_vectors, map_shape
 from .scoring import anomaly_score, spread
 
-if TYPE_CHECKING:  # the estimator calls choose_patch_weight at fit
+if TYPE_CHECKING:  # the estimator calls choose_patch_weight_on_bank at fit
     from .estimator import DAnoGANDetector
 
 __all__ = ["AUTO_PATCH_WEIGHT", "WEIGHTING_PARAMS", "choose_patch_weight", "choose_patch_weight_on_bank",
@@ -107,15 +107,14 @@ def left_out_distances(features: np.ndarray, groups: np.ndarray, queries: np.nda
             [1., 6.]])}
     """
     features = torch.from_numpy(features)
-    channels = int(features.shape[1]) if features.dim() == 4 else None
-    return _left_out_vector_distances(feature_vectors(features, pool, metric), channels, groups, queries, metric,
-                                      patches)
+    return _left_out_vector_distances(feature_vectors(features, pool, metric), map_shape(features, pool), groups,
+                                      queries, metric, patches)
 
 
-def _left_out_vector_distances(vectors: Tensor, channels: int | None, groups: np.ndarray, queries: np.ndarray,
-                               metric: str, patches: bool) -> dict[str, Tensor]:
+def _left_out_vector_distances(vectors: Tensor, maps: tuple[int, int, int] | None, groups: np.ndarray,
+                               queries: np.ndarray, metric: str, patches: bool) -> dict[str, Tensor]:
     """:func:`left_out_distances` from the samples' bank vectors (:func:`feature_vectors`'s rows,
-    such as a memory bank holds them) and their maps' number of channels (``None``: no maps)."""
+    such as a memory bank holds them) and the shape of the maps they flatten (:func:`map_shape`)."""
     vectors = vectors.cpu()
     q = torch.from_numpy(queries)
     own = (torch.arange(len(queries)), q)
@@ -127,8 +126,7 @@ def _left_out_vector_distances(vectors: Tensor, channels: int | None, groups: np
     if patches:
         # The bank's scaling (pooling, then unit length for cosine) before positions are compared,
         # as MemoryBank.patch_distance compares them.
-        n = len(vectors)
-        by_position = vectors.reshape(n, channels, -1).permute(2, 0, 1).contiguous()
+        by_position = vectors.reshape(len(vectors), maps[0], -1).permute(2, 0, 1).contiguous()
         largest = None
         for position in by_position:
             d = torch.cdist(position[q], position)
@@ -227,16 +225,16 @@ def pseudo_anomaly_aucs(detector: DAnoGANDetector, X, weightings: Sequence[Mappi
     components = detector._components(X, validate=True, neighbors=False)
     features = torch.from_numpy(detector.critic_features(X))
     vectors = feature_vectors(features, detector.feature_pool, detector.neighbor_metric)
-    channels = int(features.shape[1]) if features.dim() == 4 else None
-    return _aucs_of_terms(detector, components, vectors, channels, checked, n_queries=n_queries,
+    return _aucs_of_terms(detector, components, vectors, map_shape(features, detector.feature_pool), checked,
+                          n_queries=n_queries,
                           min_group=min_group, random_state=random_state)
 
 
 def _aucs_of_terms(detector: DAnoGANDetector, components: Mapping[str, np.ndarray], vectors: Tensor,
-                   channels: int | None, checked: Sequence[Mapping[str, float]], *, n_queries: int = 2000,
+                   maps: tuple[int, int, int] | None, checked: Sequence[Mapping[str, float]], *, n_queries: int = 2000,
                    min_group: int = 20, random_state=0) -> np.ndarray:
     """:func:`pseudo_anomaly_aucs` from the rows' score components (``cluster`` and the
-    terms no cluster changes), their bank vectors and their maps' channels, for weightings
+    terms no cluster changes), their bank vectors and their maps' shape, for weightings
     already checked (:func:`_checked_weightings`)."""
     groups = components["cluster"]
     n = len(groups)
@@ -245,7 +243,7 @@ def _aucs_of_terms(detector: DAnoGANDetector, components: Mapping[str, np.ndarra
     _scored_groups(np.unique(groups), groups[queries], min_group)  # before the search: it needs two groups
     # _checked_weightings refused patch weights without feature maps (tabular data).
     patches = any(w["patch_weight"] > 0 for w in checked)
-    left_out = _left_out_vector_distances(vectors, channels, groups, queries, detector.neighbor_metric, patches)
+    left_out = _left_out_vector_distances(vectors, maps, groups, queries, detector.neighbor_metric, patches)
     fixed = {name: components[name][queries] for name in ("mse", "kl", "critic", "latent")
              if name in components}
     aucs = group_aucs(fixed, left_out, np.unique(groups), groups[queries], checked, min_group,
@@ -350,8 +348,8 @@ def choose_patch_weight_on_bank(detector: DAnoGANDetector, bank_components: Mapp
 
     def aucs_of(weightings):
         checked = _checked_weightings(detector, weightings)
-        channels = None if bank.map_shape is None else bank.map_shape[0]
-        return _aucs_of_terms(detector, bank_components, bank.vectors, channels, checked, random_state=random_state)
+        return _aucs_of_terms(detector, bank_components, bank.vectors, bank.map_shape, checked,
+                              random_state=random_state)
 
     return _choose_patch_weight(detector, aucs_of)
 
