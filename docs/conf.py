@@ -61,6 +61,7 @@ ORDERED_PAGES = [
     "scaling",
     "performance",
     "api",
+    "changelog",
 ]
 
 
