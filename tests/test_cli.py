@@ -38,6 +38,7 @@ def test_run_prints_an_auc_per_anomaly_and_saves_the_detector(tmp_path, capsys):
     defaults = DAnoGANDetector().get_params()
     assert all(results[name] == defaults[name] for name in ("critic_weight", "neighbor_weight", "scale_terms"))
     saved = joblib.load(tmp_path / "detector.joblib")
+    assert isinstance(saved, DAnoGANDetector) and results["front_end"] == "pixels"
     assert results["patch_weight_"] == saved.patch_weight_
     assert f"patch_weight='auto' chose patch_weight_={saved.patch_weight_} at fit" in out
     assert (tmp_path / "detector.joblib").exists()
