@@ -132,10 +132,10 @@ def _run_main_job(args: argparse.Namespace) -> int:
 
     from . import THESIS_PARAMS, DAnoGANDetector
     from .benchmark.dagan import thesis_and_default_scores
-    from .benchmark.methods import Preprocessed, RawPixelNN, timed_fit_and_score
-    from .preprocessing import PolarSpectrum
+    from .benchmark.methods import METHODS, POLAR_NN, timed_fit_and_score
     from .datasets import normal_anomaly_split
     from .datasets.wheel_benchmarks import get_wheel_benchmark
+    from .preprocessing import PolarSpectrum
 
     output_folder(args.out)  # before training, which a file in the way would waste
     bench = get_wheel_benchmark(args.dataset)
@@ -159,8 +159,9 @@ def _run_main_job(args: argparse.Namespace) -> int:
     )
     # The model that is fitted and saved: the detector, or the front end and the detector.
     model = make_pipeline(PolarSpectrum(), detector) if polar else detector
-    nearest = Preprocessed(PolarSpectrum(), RawPixelNN()) if polar else RawPixelNN()
-    nearest_name = "polar-spectrum 1-NN" if polar else "raw-pixel 1-NN"
+    # The benchmark's nearest neighbour on the same pixels or rows.
+    nearest_name = POLAR_NN if polar else "raw-pixel 1-NN"
+    nearest = METHODS[nearest_name].make(args.seed, 0)
     print(
         f"{args.dataset} {size}x{size}: {len(split.X_train)} normal training images, "
         f"{len(split.X_test)} test images; fitting {detector.n_generators} generators "
