@@ -1,6 +1,7 @@
 """The ``danogan`` command.
 
-``danogan run`` fits a detector on the built-in Wheel data (no download) and
+``danogan run`` fits a detector (on pixels, or behind ``PolarSpectrum``) on the
+built-in Wheel data (no download) and
 prints its ROC AUC against each anomalous manifold; ``danogan wheels`` writes
 a Wheel data set to disk. Each subcommand is one ``_add_*`` function that
 registers its arguments and the function it runs.
@@ -125,25 +126,19 @@ def _add_run(subparsers) -> None:
     parser.set_defaults(func=_run_main_job)
 
 
-def _run_main_job(args: argparse.Namespace) -> int:
-    import joblib
-    from sklearn.metrics import roc_auc_score
+def _run_models(args: argparse.Namespace):
+    """``(model, detector, nearest_name, nearest)`` of ``danogan run``.
+
+    ``model`` is what is fitted and saved: the detector, or ``PolarSpectrum``
+    and the detector in a pipeline; ``nearest`` is the benchmark's nearest
+    neighbour on the same pixels or rows, ``nearest_name`` its name there.
+    """
     from sklearn.pipeline import make_pipeline
 
-    from . import THESIS_PARAMS, DAnoGANDetector
-    from .benchmark.dagan import thesis_and_default_scores
-    from .benchmark.methods import METHODS, POLAR_NN, timed_fit_and_score
-    from .datasets import normal_anomaly_split
-    from .datasets.wheel_benchmarks import get_wheel_benchmark
+    from . import DAnoGANDetector
+    from .benchmark.methods import METHODS, POLAR_NN
     from .preprocessing import PolarSpectrum
 
-    output_folder(args.out)  # before training, which a file in the way would waste
-    bench = get_wheel_benchmark(args.dataset)
-    names, anomalous = bench.class_names, bench.anomaly_labels
-    normal = [i for i in range(len(names)) if i not in anomalous]
-    size = bench.image_size if args.size is None else args.size
-    X, y = bench.make(args.per_manifold, args.seed, size)
-    split = normal_anomaly_split(X, y, normal, anomalous, random_state=args.seed)
     polar = args.front_end == "polar-spectrum"
     overrides = {
         "n_epochs": _POLAR_EPOCHS[0] if polar and args.n_epochs is None else args.n_epochs,
@@ -157,11 +152,40 @@ def _run_main_job(args: argparse.Namespace) -> int:
         verbose=args.verbose,
         **{k: v for k, v in overrides.items() if v is not None},
     )
-    # The model that is fitted and saved: the detector, or the front end and the detector.
     model = make_pipeline(PolarSpectrum(), detector) if polar else detector
-    # The benchmark's nearest neighbour on the same pixels or rows.
     nearest_name = POLAR_NN if polar else "raw-pixel 1-NN"
-    nearest = METHODS[nearest_name].make(args.seed, 0)
+    return model, detector, nearest_name, METHODS[nearest_name].make(args.seed, 0)
+
+
+def _why_this_patch_weight(detector, polar: bool) -> str:
+    """Why ``patch_weight="auto"`` chose what it did, for ``danogan run``'s output."""
+    pseudo = detector.pseudo_anomaly_aucs_
+    if pseudo is not None:
+        return f"pseudo-anomaly AUC {pseudo[0]:.3f} for 0, {pseudo[1]:.3f} for the split"
+    if polar:
+        return "the patch term reads images, and the detector sees rows"
+    return "nothing to compare: the classifier routed the training data to fewer than two clusters"
+
+
+def _run_main_job(args: argparse.Namespace) -> int:
+    import joblib
+    from sklearn.metrics import roc_auc_score
+
+    from . import THESIS_PARAMS
+    from .benchmark.dagan import thesis_and_default_scores
+    from .benchmark.methods import timed_fit_and_score
+    from .datasets import normal_anomaly_split
+    from .datasets.wheel_benchmarks import get_wheel_benchmark
+
+    output_folder(args.out)  # before training, which a file in the way would waste
+    bench = get_wheel_benchmark(args.dataset)
+    names, anomalous = bench.class_names, bench.anomaly_labels
+    normal = [i for i in range(len(names)) if i not in anomalous]
+    size = bench.image_size if args.size is None else args.size
+    X, y = bench.make(args.per_manifold, args.seed, size)
+    split = normal_anomaly_split(X, y, normal, anomalous, random_state=args.seed)
+    model, detector, nearest_name, nearest = _run_models(args)
+    polar = model is not detector
     print(
         f"{args.dataset} {size}x{size}: {len(split.X_train)} normal training images, "
         f"{len(split.X_test)} test images; fitting {detector.n_generators} generators "
@@ -196,14 +220,8 @@ def _run_main_job(args: argparse.Namespace) -> int:
         print(f"| {names[index]} | " + " | ".join(f"{auc:.3f}" for auc in row) + " |")
     print("| mean | " + " | ".join(f"{auc:.3f}" for auc in np.mean(aucs, axis=0)) + " |")
     if detector.patch_weight == "auto":
-        pseudo = detector.pseudo_anomaly_aucs_
-        if pseudo is not None:
-            why = f"pseudo-anomaly AUC {pseudo[0]:.3f} for 0, {pseudo[1]:.3f} for the split"
-        elif polar:
-            why = "the patch term reads images, and the detector sees rows"
-        else:
-            why = "nothing to compare: the classifier routed the training data to fewer than two clusters"
-        print(f"\npatch_weight='auto' chose patch_weight_={detector.patch_weight_} at fit ({why})")
+        print(f"\npatch_weight='auto' chose patch_weight_={detector.patch_weight_} at fit "
+              f"({_why_this_patch_weight(detector, polar)})")
     print(f"\nfit {fit_seconds:.1f} s, scoring {len(split.X_test)} images {score_seconds:.1f} s")
 
     (args.out / "results.json").write_text(json.dumps(results, indent=2))
