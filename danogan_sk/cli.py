@@ -2,8 +2,9 @@
 
 ``danogan run`` fits a detector (on pixels, or behind ``PolarSpectrum``) on
 the built-in Wheel data (no download) and prints its ROC AUC against each
-anomalous manifold; ``danogan wheels`` writes a Wheel data set to disk. Each subcommand is one ``_add_*`` function that
-registers its arguments and the function it runs.
+anomalous manifold; ``danogan wheels`` writes a Wheel data set to disk. Each
+subcommand is one ``_add_*`` function that registers its arguments and the
+function it runs.
 """
 
 from __future__ import annotations
