@@ -50,7 +50,7 @@ SCHEMES = {"classifier": 0, "kmeans 10": 10, "kmeans 20": 20}
 #: A fit takes the patch weighting when its mean pseudo-AUC exceeds the default's by more than
 #: the margin: ``auto [<scheme>]`` at 0, ``auto [<scheme>] margin <m>`` at the others (the
 #: classifier's clusters only).
-MARGINS = (0.0, -0.005)
+MARGINS = (0.0, -0.005, 0.005, 0.01, 0.02)
 #: The two (critic, neighbour, latent, patch) weightings the fits choose between.
 DEFAULT_SHARES = (*dev_protocol.DEFAULT_WEIGHTS, 0.0)
 PATCH_SHARES = dev_protocol.PATCH_SHARES[1]
