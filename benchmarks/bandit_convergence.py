@@ -19,6 +19,10 @@ generator's cluster dominated by one manifold. For each setting (JSON of
 * the prior at a few epochs (``--trace``).
 
     python benchmarks/bandit_convergence.py --settings '{}' '{"lr_bandit": 0.05}' --seeds 0 1
+
+``--chain`` measures one warm-started fit after several phase-1 lengths
+(with ``entropy_decay="auto"`` each length re-plans the bandit's remaining
+steps, as ``warm_start`` documents).
 """
 
 from __future__ import annotations
@@ -55,11 +59,8 @@ def wheel_split(seed: int, per_manifold: int, size: int):
     return bench, normal_anomaly_split(X, y, normal, bench.anomaly_labels, random_state=seed)
 
 
-def measure(params: dict, seed: int, split, bench) -> dict:
-    detector = DAnoGANDetector(random_state=seed, **params)
-    start = time.process_time()
-    detector.fit(split.X_train)
-    fit_cpu = time.process_time() - start
+def measure(detector: DAnoGANDetector, split, bench, fit_cpu: float) -> dict:
+    """The record of a fitted ``detector`` (``fit_cpu``: the CPU seconds its fits took)."""
     priors = np.asarray(detector.history_["bandit_probabilities"])
     final = priors[-1]
     n_generators = len(final)
@@ -90,6 +91,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--trace", action="store_true", help="print the sorted prior at four epochs")
+    parser.add_argument("--chain", type=int, nargs="+", default=None, metavar="N_EPOCHS",
+                        help="one warm-started fit per setting and seed, measured after each of "
+                             "these phase-1 lengths (CPU seconds: every fit of the chain so far)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     columns = ("active", "min prior", "max prior", "used", "purity", "AUC", "fit CPU s")
@@ -100,14 +104,25 @@ def main() -> None:
         params = {"n_generators": args.n_generators, **json.loads(setting)}
         for seed in args.seeds:
             bench, split = splits[seed]
-            result = measure(params, seed, split, bench)
-            print(f"| {setting} | {seed} | " + " | ".join(
-                f"{result[c]:.3g}" if isinstance(result[c], float) else str(result[c]) for c in columns)
-                + " |", flush=True)
+            warm = args.chain is not None
+            detector = DAnoGANDetector(random_state=seed, warm_start=warm, **params)
+            fit_cpu = 0.0
+            for n_epochs in args.chain or [None]:
+                if n_epochs is not None:
+                    detector.set_params(n_epochs=n_epochs)
+                start = time.process_time()
+                detector.fit(split.X_train)
+                fit_cpu += time.process_time() - start
+                result = measure(detector, split, bench, fit_cpu)
+                label = setting if n_epochs is None else f"{setting}, {n_epochs} epochs"
+                cells = [f"{result[c]:.3g}" if isinstance(result[c], float) else str(result[c])
+                         for c in columns]
+                print(f"| {label} | {seed} | " + " | ".join(cells) + " |", flush=True)
             if args.trace:
                 priors = result["priors"]
                 for epoch in sorted({0, len(priors) // 3, 2 * len(priors) // 3, len(priors) - 1}):
-                    print(f"    epoch {epoch + 1}: " + " ".join(f"{p:.3f}" for p in np.sort(priors[epoch])[::-1]))
+                    sorted_prior = np.sort(priors[epoch])[::-1]
+                    print(f"    epoch {epoch + 1}: " + " ".join(f"{p:.3f}" for p in sorted_prior))
 
 
 if __name__ == "__main__":
