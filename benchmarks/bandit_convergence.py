@@ -14,6 +14,19 @@ generator's cluster dominated by one manifold. For each setting (JSON of
 * ``purity``: the share of training images whose cluster's majority
   manifold is their own (1.0 = every cluster holds one manifold). The
   manifold labels serve only this record; nothing is chosen on them;
+* ``purity, bolts merged``: the same with the manifolds that differ only in
+  their bolt holes (4 or 5, a few pixels at 32 px) counted as one design;
+* ``generator purity``: each generator's samples (``SAMPLES_PER_GENERATOR``
+  from a fixed latent draw) labelled with the manifold of their nearest
+  training image in the networks' pixel scale, the majority's share
+  averaged over generators with the prior as weights (1.0 = every
+  generator draws one manifold); ``covered``: the manifolds that are
+  the majority of at least one generator. An untrained generator's samples
+  all find one training image, so purity needs ``covered`` beside it;
+* ``C on generated``: how often the classifier names the generator that
+  drew a sample. With ``purity`` it shows which link of the routing
+  breaks: generators that mix manifolds, or a classifier that tells the
+  generators apart but sends the real images elsewhere;
 * ``AUC``: the detector's default score on the quick start's two
   anomalies (mean), to show what the setting costs the detection;
 * the prior at a few epochs (``--trace``).
@@ -59,6 +72,43 @@ def wheel_split(seed: int, per_manifold: int, size: int):
     return bench, normal_anomaly_split(X, y, normal, bench.anomaly_labels, random_state=seed)
 
 
+def _without_bolts(bench, labels: np.ndarray) -> np.ndarray:
+    """Design labels without the bolt count (``3spoke_closed_4bolt`` -> ``3spoke_closed``)."""
+    designs = [name.rsplit("_", 1)[0] for name in bench.class_names]
+    _, merged = np.unique(designs, return_inverse=True)
+    return merged[labels]
+
+
+#: Samples drawn from each generator for ``generator purity`` and ``C on generated``.
+SAMPLES_PER_GENERATOR = 200
+
+
+def generator_record(detector: DAnoGANDetector, X_train: np.ndarray, labels: np.ndarray) -> dict:
+    """``generator purity`` and ``C on generated`` of a fitted ``detector`` (module notes)."""
+    nets = detector.networks_
+    rows = X_train.reshape(len(X_train), -1).astype(np.float64)
+    scaled = (rows - detector.data_min_) / detector.data_range_ * 2.0 - 1.0
+    squared_norms = (scaled**2).sum(axis=1)
+    prior = nets.prior().detach().cpu().numpy().astype(np.float64)
+    draws = torch.Generator().manual_seed(0)
+    shares, hits, majorities = [], [], set()
+    with torch.no_grad():
+        for k in range(len(prior)):
+            z = torch.rand(SAMPLES_PER_GENERATOR, nets.spec.latent_dim, generator=draws) * 2 - 1
+            cluster = torch.full((SAMPLES_PER_GENERATOR,), k, dtype=torch.long)
+            samples = nets.generate(z.to(detector.device_), cluster.to(detector.device_))
+            hits.append(float((nets.classifier(nets.critic.features(samples)).argmax(1) == k)
+                              .float().mean()))
+            flat = samples.reshape(SAMPLES_PER_GENERATOR, -1).double().cpu().numpy()
+            distances = squared_norms[None, :] - 2.0 * flat @ scaled.T
+            manifolds = labels[distances.argmin(axis=1)]
+            counts = np.bincount(manifolds)
+            shares.append(counts.max() / SAMPLES_PER_GENERATOR)
+            majorities.add(int(counts.argmax()))
+    return {"generator purity": float(np.dot(shares, prior) / prior.sum()),
+            "covered": len(majorities), "C on generated": float(np.mean(hits))}
+
+
 def measure(detector: DAnoGANDetector, split, bench, fit_cpu: float) -> dict:
     """The record of a fitted ``detector`` (``fit_cpu``: the CPU seconds its fits took)."""
     priors = np.asarray(detector.history_["bandit_probabilities"])
@@ -75,6 +125,8 @@ def measure(detector: DAnoGANDetector, split, bench, fit_cpu: float) -> dict:
         "max prior": float(final.max()),
         "used": int((counts >= 0.01 * len(clusters)).sum()),
         "purity": purity(clusters, split.classes_train),
+        "purity, bolts merged": purity(clusters, _without_bolts(bench, split.classes_train)),
+        **generator_record(detector, split.X_train, split.classes_train),
         "AUC": float(np.mean(aucs)),
         "fit CPU s": fit_cpu,
         "priors": priors,
@@ -96,7 +148,9 @@ def main() -> None:
                              "these phase-1 lengths (CPU seconds: every fit of the chain so far)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    columns = ("active", "min prior", "max prior", "used", "purity", "AUC", "fit CPU s")
+    columns = ("active", "min prior", "max prior", "used", "purity", "purity, bolts merged",
+               "generator purity",
+               "covered", "C on generated", "AUC", "fit CPU s")
     print("| setting | seed | " + " | ".join(columns) + " |")
     print("|---|---:|" + "---:|" * len(columns))
     splits = {seed: wheel_split(seed, args.per_manifold, args.size) for seed in args.seeds}
