@@ -16,6 +16,9 @@ generator's cluster dominated by one manifold. For each setting (JSON of
   manifold labels serve only this record; nothing is chosen on them;
 * ``purity, bolts merged``: the same with the manifolds that differ only in
   their bolt holes (4 or 5, a few pixels at 32 px) counted as one design;
+* ``size explained``: the share of the variance of the training images'
+  rim diameter (a continuous variation within every manifold) that their
+  clusters explain (R squared): 1.0 = the clusters split the wheels by size;
 * ``generator purity``: each generator's samples (``SAMPLES_PER_GENERATOR``
   from a fixed latent draw) labelled with the manifold of their nearest
   training image in the networks' pixel scale, the majority's share
@@ -62,14 +65,30 @@ def purity(clusters: np.ndarray, labels: np.ndarray) -> float:
     0.75
     """
     majority = sum(np.bincount(labels[clusters == k]).max() for k in np.unique(clusters))
-    return majority / len(labels)
+    return float(majority / len(labels))
 
 
 def wheel_split(seed: int, per_manifold: int, size: int):
+    """The benchmark, its split and each image's rim diameter (for ``size explained``)."""
     bench = get_wheel_benchmark("wheel")
-    X, y = bench.make(per_manifold, seed, size)
+    X, y, geometry = bench.make(per_manifold, seed, size, return_params=True)
     normal = [i for i in range(len(bench.class_names)) if i not in bench.anomaly_labels]
-    return bench, normal_anomaly_split(X, y, normal, bench.anomaly_labels, random_state=seed)
+    split = normal_anomaly_split(X, y, normal, bench.anomaly_labels, random_state=seed)
+    return bench, split, geometry["rim_diameter"]
+
+
+def explained(clusters: np.ndarray, values: np.ndarray) -> float:
+    """Share of the variance of ``values`` that the cluster means explain (R squared).
+
+    Examples
+    --------
+    >>> explained(np.array([0, 0, 1, 1]), np.array([1.0, 1.0, 3.0, 3.0]))
+    1.0
+    """
+    total = ((values - values.mean()) ** 2).sum()
+    within = sum(((values[clusters == k] - values[clusters == k].mean()) ** 2).sum()
+                 for k in np.unique(clusters))
+    return float(1.0 - within / total)
 
 
 def _without_bolts(bench, labels: np.ndarray) -> np.ndarray:
@@ -109,7 +128,7 @@ def generator_record(detector: DAnoGANDetector, X_train: np.ndarray, labels: np.
             "covered": len(majorities), "C on generated": float(np.mean(hits))}
 
 
-def measure(detector: DAnoGANDetector, split, bench, fit_cpu: float) -> dict:
+def measure(detector: DAnoGANDetector, split, bench, fit_cpu: float, rims: np.ndarray) -> dict:
     """The record of a fitted ``detector`` (``fit_cpu``: the CPU seconds its fits took)."""
     priors = np.asarray(detector.history_["bandit_probabilities"])
     final = priors[-1]
@@ -126,6 +145,7 @@ def measure(detector: DAnoGANDetector, split, bench, fit_cpu: float) -> dict:
         "used": int((counts >= 0.01 * len(clusters)).sum()),
         "purity": purity(clusters, split.classes_train),
         "purity, bolts merged": purity(clusters, _without_bolts(bench, split.classes_train)),
+        "size explained": explained(clusters, rims[split.idx_train]),
         **generator_record(detector, split.X_train, split.classes_train),
         "AUC": float(np.mean(aucs)),
         "fit CPU s": fit_cpu,
@@ -149,6 +169,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     columns = ("active", "min prior", "max prior", "used", "purity", "purity, bolts merged",
+               "size explained",
                "generator purity",
                "covered", "C on generated", "AUC", "fit CPU s")
     print("| setting | seed | " + " | ".join(columns) + " |")
@@ -157,7 +178,7 @@ def main() -> None:
     for setting in args.settings:
         params = {"n_generators": args.n_generators, **json.loads(setting)}
         for seed in args.seeds:
-            bench, split = splits[seed]
+            bench, split, rims = splits[seed]
             warm = args.chain is not None
             detector = DAnoGANDetector(random_state=seed, warm_start=warm, **params)
             fit_cpu = 0.0
@@ -167,7 +188,7 @@ def main() -> None:
                 start = time.process_time()
                 detector.fit(split.X_train)
                 fit_cpu += time.process_time() - start
-                result = measure(detector, split, bench, fit_cpu)
+                result = measure(detector, split, bench, fit_cpu, rims)
                 label = setting if n_epochs is None else f"{setting}, {n_epochs} epochs"
                 cells = [f"{result[c]:.3g}" if isinstance(result[c], float) else str(result[c])
                          for c in columns]

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping, Optional, Tuple
 
-import numpy as np
-
 from .wheel import (
     ALL_MANIFOLDS,
     ANOMALOUS_MANIFOLDS,
@@ -63,8 +61,8 @@ class WheelBenchmark:
         """Labels of the anomalous manifolds."""
         return [self.manifolds.index(spec) for spec in self.anomalies]
 
-    def make(self, per_manifold: int, seed: int,
-             image_size: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+    def make(self, per_manifold: int, seed: int, image_size: Optional[int] = None,
+             return_params: bool = False) -> tuple:
         """``per_manifold`` images of every manifold, shuffled: ``(X, y)``.
 
         Parameters
@@ -73,10 +71,23 @@ class WheelBenchmark:
         seed : int
         image_size : int or None
             ``None`` for the benchmark's default.
+        return_params : bool, default=False
+            Also return every image's geometry, as
+            :func:`~danogan_sk.datasets.make_wheels` does: ``(X, y, params)``,
+            the same ``X`` and ``y``.
+
+        Examples
+        --------
+        >>> bench = get_wheel_benchmark("wheel")
+        >>> X, y = bench.make(2, seed=0)
+        >>> X2, y2, params = bench.make(2, seed=0, return_params=True)
+        >>> bool((X == X2).all()), params["rim_diameter"].shape
+        (True, (20,))
         """
         size = self.image_size if image_size is None else image_size
         return make_wheels([per_manifold] * len(self.manifolds), self.manifolds,
-                           image_size=size, random_state=seed, variation=self.variation)
+                           image_size=size, random_state=seed, variation=self.variation,
+                           return_params=return_params)
 
 
 #: The Wheel benchmarks by name.
