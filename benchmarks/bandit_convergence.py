@@ -27,9 +27,10 @@ generator's cluster dominated by one manifold. For each setting (JSON of
   the majority of at least one generator. An untrained generator's samples
   all find one training image, so purity needs ``covered`` beside it;
 * ``C on generated``: how often the classifier names the generator that
-  drew a sample. With ``purity`` it shows which link of the routing
-  breaks: generators that mix manifolds, or a classifier that tells the
-  generators apart but sends the real images elsewhere;
+  drew a sample. With the columns above it shows which link of the
+  routing breaks: generators that mix manifolds, a classifier that tells
+  them apart but sends the real images elsewhere, or real images routed
+  by their size rather than their design;
 * ``AUC``: the detector's default score on the quick start's two
   anomalies (mean), to show what the setting costs the detection;
 * the prior at a few epochs (``--trace``).
@@ -162,16 +163,16 @@ def main() -> None:
     parser.add_argument("--per-manifold", type=int, default=250)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--trace", action="store_true", help="print the sorted prior at four epochs")
+    parser.add_argument("--trace", action="store_true",
+                        help="print the sorted prior at four epochs")
     parser.add_argument("--chain", type=int, nargs="+", default=None, metavar="N_EPOCHS",
                         help="one warm-started fit per setting and seed, measured after each of "
                              "these phase-1 lengths (CPU seconds: every fit of the chain so far)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     columns = ("active", "min prior", "max prior", "used", "purity", "purity, bolts merged",
-               "size explained",
-               "generator purity",
-               "covered", "C on generated", "AUC", "fit CPU s")
+               "size explained", "generator purity", "covered", "C on generated", "AUC",
+               "fit CPU s")
     print("| setting | seed | " + " | ".join(columns) + " |")
     print("|---|---:|" + "---:|" * len(columns))
     splits = {seed: wheel_split(seed, args.per_manifold, args.size) for seed in args.seeds}
