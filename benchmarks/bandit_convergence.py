@@ -106,8 +106,7 @@ SAMPLES_PER_GENERATOR = 200
 def generator_record(detector: DAnoGANDetector, X_train: np.ndarray, labels: np.ndarray) -> dict:
     """``generator purity`` and ``C on generated`` of a fitted ``detector`` (module notes)."""
     nets = detector.networks_
-    rows = X_train.reshape(len(X_train), -1).astype(np.float64)
-    scaled = (rows - detector.data_min_) / detector.data_range_ * 2.0 - 1.0
+    scaled = detector._to_network_input(X_train).reshape(len(X_train), -1).astype(np.float64)
     squared_norms = (scaled**2).sum(axis=1)
     prior = nets.prior().detach().cpu().numpy().astype(np.float64)
     draws = torch.Generator().manual_seed(0)
