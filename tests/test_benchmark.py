@@ -405,6 +405,13 @@ def test_wheel_is_one_fit_tested_against_each_anomaly():
     assert task.X_train.shape[1:] == (1, 32, 32) and task.X_train.dtype == np.float32
     for mask in task.masks.values():
         assert task.y_test[mask].sum() == 10
+    # Each test row's design: the anomalies' own labels, and only normal designs elsewhere.
+    normal_labels = set(range(len(pool.class_names))) - set(pool.anomaly_classes)
+    for name, mask in task.masks.items():
+        label = pool.class_names.index(name)
+        np.testing.assert_array_equal(task.classes_test[mask & (task.y_test == 1)], label)
+    assert set(task.classes_test[task.y_test == 0].tolist()) == normal_labels
+    assert np.bincount(task.classes_test, minlength=len(pool.class_names))[sorted(normal_labels)].tolist() == [2] * 8
 
 
 def test_cli_bench_on_wheel(tmp_path, capsys):

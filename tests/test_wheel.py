@@ -15,9 +15,11 @@ from danogan_sk.datasets import wheel
 from danogan_sk.datasets.wheel import (
     ALL_MANIFOLDS,
     ANOMALOUS_MANIFOLDS,
+    INSPECTION_ANOMALIES,
     MANIFOLDS,
     NORMAL_MANIFOLDS,
     WheelSpec,
+    base_design,
     get_manifold,
     make_wheels,
     render_wheels,
@@ -198,6 +200,33 @@ def test_mixed_bolts_differs_from_the_normal_hub_only_inside_the_hub():
     hub_mask = r < hub[:, None, None]
     dark = lambda X: ((X < 0.5) & hub_mask).sum(axis=(1, 2))  # noqa: E731
     assert np.all(dark(Xm) > dark(X4)) and np.all(dark(Xm) > dark(X5))
+
+
+@pytest.mark.parametrize("anomaly", INSPECTION_ANOMALIES, ids=lambda spec: spec.name)
+def test_base_design_is_the_anomaly_without_its_fault(anomaly):
+    base = base_design(anomaly)
+    assert base in NORMAL_MANIFOLDS
+    without_fault = dataclasses.replace(anomaly, name=base.name, bolt_patterns=anomaly.bolt_patterns[:1],
+                                        fork_shade=base.fork_shade, crack_width=0.0, missing_holes=0)
+    assert without_fault == base
+    # Drawn with the same geometry, the anomaly is as near its base as to any normal design
+    # (the grey fork lies halfway between a forked and a closed spoke, so those two tie).
+    rim, hub = np.array([0.8, 0.9]), np.array([0.25, 0.3])
+    faulty = render_wheels(anomaly, rim, hub, image_size=SMALL)
+    changed = {d.name: np.abs(faulty - render_wheels(d, rim, hub, image_size=SMALL)).sum()
+               for d in NORMAL_MANIFOLDS}
+    assert 0 < changed[base.name] <= 1.02 * min(changed.values())
+    assert changed[base.name] < 0.2 * max(changed.values())
+
+
+def test_base_design_of_a_normal_design_is_itself_and_ambiguity_is_an_error():
+    for design in NORMAL_MANIFOLDS:
+        assert base_design(design) == design
+    with pytest.raises(ValueError, match="exactly one base design.*found none"):
+        base_design(WheelSpec("seven", 7, "closed", (4,)))
+    twice = NORMAL_MANIFOLDS + (dataclasses.replace(NORMAL_MANIFOLDS[0], name="copy"),)
+    with pytest.raises(ValueError, match="found 3spoke_closed_4bolt, copy"):
+        base_design(NORMAL_MANIFOLDS[0], twice)
 
 
 def test_spec_swap_with_same_seed_keeps_the_geometry():

@@ -159,6 +159,9 @@ class Task:
     X_test: np.ndarray
     y_test: np.ndarray
     masks: dict[str, np.ndarray]
+    #: The pool's class index of each test row (a Wheel preset: its design), for analyses
+    #: beyond the protocol's one AUC per tested class.
+    classes_test: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -274,4 +277,5 @@ def _task(pool: Pool, split, tested: list[int], max_train: int | None) -> Task:
         X_test=as_images(split.X_test),
         y_test=split.y_test,
         masks={pool.class_names[c]: split.test_mask(c) for c in tested},
+        classes_test=split.classes_test,
     )

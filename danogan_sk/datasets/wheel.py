@@ -50,6 +50,7 @@ __all__ = [
     "INSPECTION_MANIFOLDS",
     "MANIFOLDS",
     "get_manifold",
+    "base_design",
     "resolve_manifolds",
     "render_wheels",
     "make_wheels",
@@ -329,6 +330,57 @@ def get_manifold(name: str) -> WheelSpec:
         raise ValueError(
             f"unknown wheel manifold {name!r}; known manifolds: {', '.join(MANIFOLDS)}"
         ) from None
+
+
+def base_design(spec: WheelSpec, designs: Sequence[WheelSpec] = NORMAL_MANIFOLDS) -> WheelSpec:
+    """The design among ``designs`` that ``spec`` was made from.
+
+    Each built-in anomaly is a normal design with one fault (a crack, a
+    missing hole, a grey fork gap, a second bolt circle): the design with the
+    same number of spokes, the same spoke style and, as its only bolt
+    pattern, ``spec``'s first. Testing an anomaly against the normal images
+    of that design alone asks whether a detector sees the fault, not whether
+    it tells the designs apart, as benchmarks of one object per category
+    (MVTec AD's) do. The base is the design the fault was made on, not
+    always the only nearest one: ``low_contrast_fork``'s grey gap lies
+    halfway between a forked and a closed spoke, so ``5spoke_closed_5bolt``
+    is as near in pixels as its base ``5spoke_forked_5bolt``.
+
+    Parameters
+    ----------
+    spec : WheelSpec
+        Any wheel design (a design of ``designs`` is its own base).
+    designs : sequence of WheelSpec, default=NORMAL_MANIFOLDS
+        Where to look.
+
+    Returns
+    -------
+    WheelSpec
+
+    Raises
+    ------
+    ValueError
+        If no design of ``designs`` matches, or more than one does.
+
+    Examples
+    --------
+    >>> from danogan_sk.datasets.wheel import base_design, get_manifold
+    >>> base_design(get_manifold("missing_bolt_hole")).name
+    '5spoke_closed_4bolt'
+    >>> base_design(get_manifold("mixed_bolts")).name
+    '3spoke_closed_4bolt'
+    """
+    first_pattern = spec.bolt_patterns[:1]
+    matches = [d for d in designs if (d.n_spokes, d.spoke_style, d.bolt_patterns)
+               == (spec.n_spokes, spec.spoke_style, first_pattern)]
+    if len(matches) != 1:
+        found = ", ".join(d.name for d in matches) or "none"
+        raise ValueError(
+            f"wheel design {spec.name!r} ({spec.n_spokes} {spec.spoke_style} spokes, bolt patterns "
+            f"{spec.bolt_patterns}) needs exactly one base design with {spec.n_spokes} "
+            f"{spec.spoke_style} spokes and bolt pattern {first_pattern}; found {found}"
+        )
+    return matches[0]
 
 
 def resolve_manifolds(
