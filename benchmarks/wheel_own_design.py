@@ -55,16 +55,11 @@ def image_statistics(X_train: np.ndarray, X_test: np.ndarray) -> dict[str, np.nd
     }
 
 
-def both_aucs(task, names: list[str], scores: np.ndarray) -> list[tuple[float, float]]:
+def both_aucs(task, scores: np.ndarray) -> list[tuple[float, float]]:
     """Per anomaly: AUC against every normal test image, and against its base design's only."""
-    normal = task.y_test == 0
-    aucs = []
-    for name in task.masks:
-        anomalous = task.classes_test == names.index(name)
-        own = task.classes_test == names.index(base_design(get_manifold(name)).name)
-        aucs.append(tuple(float(roc_auc_score(anomalous[rows], scores[rows]))
-                          for rows in (normal | anomalous, own | anomalous)))
-    return aucs
+    return [tuple(float(roc_auc_score(task.y_test[rows], scores[rows]))
+                  for rows in (task.masks[name], task.own_design_masks[name]))
+            for name in task.masks]
 
 
 def print_table(title: str, anomalies: list[str], rows: dict[str, list]) -> None:
@@ -92,12 +87,12 @@ def main() -> None:
 
     pool = load_pool(args.dataset, args.split_seed)
     (task,) = make_tasks(pool, None, args.split_seed)
-    names, anomalies = list(pool.class_names), list(task.masks)
+    anomalies = list(task.masks)
     print(f"{args.dataset} drawn from split seed {args.split_seed}: {len(task.X_train)} normal training "
           f"images; base designs: " + ", ".join(f"{a} -> {base_design(get_manifold(a)).name}" for a in anomalies))
 
     per_seed = defaultdict(list)  # row name -> one list of (all, own) per anomaly, per seed
-    fixed = {name: both_aucs(task, names, s) for name, s in image_statistics(task.X_train, task.X_test).items()}
+    fixed = {name: both_aucs(task, s) for name, s in image_statistics(task.X_train, task.X_test).items()}
     for seed in args.seeds:
         rows = dict(fixed)
         for name, epochs in methods:
@@ -105,7 +100,7 @@ def main() -> None:
             model = METHODS[name].make(seed, epochs).fit(task.X_train)
             print(f"seed {seed}: {name}, {epochs} epochs, fit {time.process_time() - start:.0f} CPU s", flush=True)
             variants, _ = score_variants(model, name, task.X_test)
-            rows.update({row: both_aucs(task, names, np.asarray(s)) for row, s in variants.items()
+            rows.update({row: both_aucs(task, np.asarray(s)) for row, s in variants.items()
                          if "oracle" not in row})
         for row, aucs in rows.items():
             per_seed[row].append(aucs)

@@ -426,6 +426,38 @@ def test_cli_bench_on_wheel(tmp_path, capsys):
     assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 2
 
 
+def test_wheel_runs_also_test_each_anomaly_against_its_own_design(tmp_path, capsys):
+    from danogan_sk.cli import main
+    from danogan_sk.datasets import base_design, get_manifold
+
+    assert main(["bench", "--dataset", "wheel", "--methods", "raw-pixel 1-NN", "--seeds", "0",
+                 "--wheel-per-manifold", "12", "--out", str(tmp_path), "--no-figures"]) == 0
+    printed = capsys.readouterr().out
+    assert "| wheel, against each anomaly's own design | low_contrast_fork | mixed_bolts | mean | fit s |" in printed
+    assert (tmp_path / "table_wheel_own_design.md").exists()
+    pool = load_pool("wheel", seed=0, wheel_per_manifold=12)
+    (task,) = make_tasks(pool, None, seed=0)
+    for record in harness.read_runs(tmp_path):
+        saved = np.load(tmp_path / record["scores_file"])
+        anomaly = pool.class_names.index(record["anomaly_class"])
+        base = pool.class_names.index(base_design(get_manifold(record["anomaly_class"])).name)
+        rows = np.isin(task.classes_test, [anomaly, base])
+        assert rows.sum() == 12 + 3  # every image of the anomaly, its design's 3 of 12 normal ones (20 %)
+        scores = saved[f"row:{record['row']}"]
+        assert record["auc_own_design"] == roc_auc_score(task.classes_test[rows] == anomaly, scores[rows])
+        assert record["auc_own_design"] != record["auc"]  # other designs' images left out
+
+
+def test_leave_one_class_out_has_no_own_design_auc(tmp_path):
+    from danogan_sk.benchmark.tables import write_results
+
+    records, _ = _run(tmp_path, ["raw-pixel 1-NN"], classes=[2])
+    assert [r["auc_own_design"] for r in records] == [None]
+    written = write_results(records, tmp_path)
+    assert tmp_path / "table_toy.md" in written
+    assert not (tmp_path / "table_toy_own_design.md").exists()
+
+
 def test_cli_bench_takes_the_budget_s_clock(tmp_path, capsys):
     from danogan_sk.cli import main
 

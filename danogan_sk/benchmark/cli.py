@@ -29,7 +29,8 @@ def add_bench_parser(subparsers) -> None:
         description=(
             "Run every method on every held-out class and seed, append each finished run to "
             "OUT/runs.jsonl (finished runs are skipped when rerun), then write results.csv, "
-            "results.json, table_<dataset>.md and figures to OUT."
+            "results.json, table_<dataset>.md and figures to OUT (a Wheel preset also gets "
+            "table_<dataset>_own_design.md: each anomaly against its own design's normal images)."
         ),
     )
     parser.add_argument("--dataset", choices=DATASETS, required=True,
@@ -122,6 +123,8 @@ def run_bench(args: argparse.Namespace) -> int:
         from .plots import make_figures
 
         written += make_figures(args.out, [args.dataset])
-    print((Path(args.out) / f"table_{args.dataset}.md").read_text())
+    for table in (f"table_{args.dataset}.md", f"table_{args.dataset}_own_design.md"):
+        if (Path(args.out) / table).exists():
+            print((Path(args.out) / table).read_text())
     print("wrote " + ", ".join(str(p) for p in written))
     return 0

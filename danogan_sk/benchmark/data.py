@@ -20,11 +20,17 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..datasets import leave_one_class_out, load_protocol_pool, normal_anomaly_split
+from ..datasets import (
+    MANIFOLDS,
+    base_design,
+    leave_one_class_out,
+    load_protocol_pool,
+    normal_anomaly_split,
+)
 from ..datasets.wheel_benchmarks import WHEEL_BENCHMARKS
 
 __all__ = ["Budget", "CLOCKS", "Pool", "Task", "DATASETS", "load_pool", "PoolLoader", "make_tasks", "task_classes", "make_task",
-           "as_images"]
+           "as_images", "own_design_masks"]
 
 DATASETS = ("mnist", "fashion-mnist", *WHEEL_BENCHMARKS)
 #: How a time budget becomes epochs (part of its key): one more epoch's cost
@@ -162,6 +168,9 @@ class Task:
     #: The pool's class index of each test row (a Wheel preset: its design), for analyses
     #: beyond the protocol's one AUC per tested class.
     classes_test: np.ndarray | None = None
+    #: A Wheel anomaly's test rows and the normal test rows of its base design only
+    #: (:func:`~danogan_sk.datasets.base_design`), by anomaly; empty for other data.
+    own_design_masks: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -278,4 +287,33 @@ def _task(pool: Pool, split, tested: list[int], max_train: int | None) -> Task:
         y_test=split.y_test,
         masks={pool.class_names[c]: split.test_mask(c) for c in tested},
         classes_test=split.classes_test,
+        own_design_masks=own_design_masks(pool, split.classes_test, tested),
     )
+
+
+def own_design_masks(pool: Pool, classes_test: np.ndarray, tested: Sequence[int]) -> dict[str, np.ndarray]:
+    """Each tested Wheel anomaly's test rows and its base design's normal test rows.
+
+    Testing an anomaly against the normal images of the design it was made
+    from alone asks whether a score sees the fault rather than how it ranks
+    the designs. Empty when the tested classes are not built-in Wheel
+    manifolds whose base design is in the pool (MNIST, Fashion-MNIST).
+
+    Examples
+    --------
+    >>> pool = load_pool("wheel", 0, wheel_per_manifold=5)
+    >>> (task,) = make_tasks(pool, None, 0)
+    >>> {name: int(mask.sum()) for name, mask in task.own_design_masks.items()}
+    {'low_contrast_fork': 6, 'mixed_bolts': 6}
+    """
+    names = list(pool.class_names)
+    masks = {}
+    for label in tested:
+        name = names[label]
+        if pool.anomaly_classes is None or name not in MANIFOLDS:
+            return {}
+        base = base_design(MANIFOLDS[name]).name
+        if base not in names:
+            return {}
+        masks[name] = (classes_test == label) | (classes_test == names.index(base))
+    return masks

@@ -397,6 +397,7 @@ def _attempt(task: Task, method: Method, seed: int, budget: Budget, data: dict,
     for anomaly_class, mask in task.masks.items():
         y = task.y_test[mask]
         alpha_auc = {str(a): evaluate(y, s[mask])["auc"] for a, s in grid.items()}
+        own = task.own_design_masks.get(anomaly_class)
         for row, scores in rows.items():
             records.append({
                 "dataset": task.dataset,
@@ -405,6 +406,8 @@ def _attempt(task: Task, method: Method, seed: int, budget: Budget, data: dict,
                 "row": row,
                 "seed": int(seed),
                 **evaluate(y, scores[mask]),
+                # Against the anomaly's own design only (Wheel presets): the fault, not the design.
+                "auc_own_design": None if own is None else evaluate(task.y_test[own], scores[own])["auc"],
                 "fit_seconds": fit_seconds,
                 "score_seconds": score_seconds,
                 "clock": budget.clock,

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["runs_frame", "oracle_frame", "auc_table", "write_results", "ORACLE_ROW"]
+__all__ = ["runs_frame", "oracle_frame", "auc_table", "write_results", "own_design_runs", "ORACLE_ROW"]
 
 ORACLE_ROW = "D-AnoGAN oracle alpha (chosen on test labels)"
 
 _CSV_COLUMNS = [
-    "dataset", "anomaly_class", "method", "row", "seed", "auc", "average_precision",
+    "dataset", "anomaly_class", "method", "row", "seed", "auc", "auc_own_design", "average_precision",
     "fit_seconds", "score_seconds", "calibration_seconds", "epochs", "n_train", "n_test",
     "n_test_anomalies", "budget_key", "data_key", "method_key", "params",
 ]
@@ -61,7 +61,8 @@ def _cell(values: np.ndarray) -> str:
     return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
 
 
-def auc_table(frame: pd.DataFrame, dataset: str, class_order: list[str] | None = None) -> str:
+def auc_table(frame: pd.DataFrame, dataset: str, class_order: list[str] | None = None,
+              value: str = "auc") -> str:
     """Markdown AUC table of one data set.
 
     Parameters
@@ -71,6 +72,10 @@ def auc_table(frame: pd.DataFrame, dataset: str, class_order: list[str] | None =
     dataset : str
     class_order : list of str, optional
         Column order; default sorted as numbers where possible.
+    value : {"auc", "auc_own_design"}, default="auc"
+        The protocol's AUC, or each Wheel anomaly's AUC against the normal
+        images of its own design alone (no oracle row; rows of records
+        without it are left out).
 
     Returns
     -------
@@ -80,7 +85,9 @@ def auc_table(frame: pd.DataFrame, dataset: str, class_order: list[str] | None =
         seeds, each on the classes it has, while none is complete).
     """
     data = frame[frame["dataset"] == dataset]
-    data = _label_versions(_label_budgets(pd.concat([data, oracle_frame(data)])))
+    if value == "auc":
+        data = pd.concat([data, oracle_frame(data)])
+    data = _label_versions(_label_budgets(data[data[value].notna()]))
     classes = class_order or sorted(data["anomaly_class"].unique(), key=_class_sort_key)
     rows = list(dict.fromkeys(data["row"]))
     rows = [r for r in rows if not _is_oracle(r)] + [r for r in rows if _is_oracle(r)]
@@ -88,7 +95,7 @@ def auc_table(frame: pd.DataFrame, dataset: str, class_order: list[str] | None =
     cells: dict[str, dict[str, str]] = {}
     for row in rows:
         part = data[data["row"] == row]
-        by_class = part.pivot_table(index="seed", columns="anomaly_class", values="auc")
+        by_class = part.pivot_table(index="seed", columns="anomaly_class", values=value)
         cells[row] = {c: _cell(by_class[c].dropna().to_numpy()) for c in classes if c in by_class}
         means[row] = {c: float(by_class[c].mean()) for c in classes if c in by_class}
         per_seed = _complete_seeds(by_class.reindex(columns=[c for c in classes if c in by_class]))
@@ -101,8 +108,9 @@ def auc_table(frame: pd.DataFrame, dataset: str, class_order: list[str] | None =
         c: max((means[r][c] for r in rows if not _is_oracle(r) and c in means[r]), default=None)
         for c in columns
     }
+    title = dataset if value == "auc" else f"{dataset}, against each anomaly's own design"
     lines = [
-        f"| {dataset} | " + " | ".join(columns) + " | fit s |",
+        f"| {title} | " + " | ".join(columns) + " | fit s |",
         "|---" * (len(columns) + 2) + "|",
     ]
     for row in rows:
@@ -190,7 +198,11 @@ def _class_sort_key(name: str):
 
 
 def write_results(records: list[dict], out: str | Path) -> list[Path]:
-    """``results.csv``, ``results.json`` and one ``table_<dataset>.md`` per data set in ``out``."""
+    """``results.csv``, ``results.json`` and one ``table_<dataset>.md`` per data set in ``out``.
+
+    A Wheel preset's runs also get ``table_<dataset>_own_design.md``: each
+    anomaly against the normal images of its own design alone.
+    """
     out = Path(out)
     frame = runs_frame(records)
     written = [out / "results.csv", out / "results.json"]
@@ -201,4 +213,13 @@ def write_results(records: list[dict], out: str | Path) -> list[Path]:
         path = out / f"table_{dataset}.md"
         path.write_text(auc_table(frame, dataset) + "\n")
         written.append(path)
+        if own_design_runs(frame, dataset):
+            path = out / f"table_{dataset}_own_design.md"
+            path.write_text(auc_table(frame, dataset, value="auc_own_design") + "\n")
+            written.append(path)
     return written
+
+
+def own_design_runs(frame: pd.DataFrame, dataset: str) -> bool:
+    """Whether any record of ``dataset`` has an AUC against its anomaly's own design."""
+    return "auc_own_design" in frame and bool(frame.loc[frame["dataset"] == dataset, "auc_own_design"].notna().any())
