@@ -356,6 +356,7 @@ def base_design(spec: WheelSpec, designs: Sequence[WheelSpec] = NORMAL_MANIFOLDS
     Returns
     -------
     WheelSpec
+        The design of ``designs`` that ``spec`` is, up to its fault.
 
     Raises
     ------
