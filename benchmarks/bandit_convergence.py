@@ -39,12 +39,17 @@ generator's cluster dominated by one manifold. For each setting (JSON of
 
 ``--chain`` measures one warm-started fit after several phase-1 lengths
 (with ``entropy_decay="auto"`` each length re-plans the bandit's remaining
-steps, as ``warm_start`` documents).
+steps, as ``warm_start`` documents). ``--front-end polar-spectrum`` fits
+the detector on :class:`~danogan_sk.preprocessing.PolarSpectrum` rows of
+the same images (the front end fitted on the training images), which the
+wheel's turn and size leave nearly unchanged; ``generator purity`` then
+labels each sample with the nearest training row.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 
@@ -55,6 +60,7 @@ from sklearn.metrics import roc_auc_score
 from danogan_sk import DAnoGANDetector
 from danogan_sk.datasets import normal_anomaly_split
 from danogan_sk.datasets.wheel_benchmarks import get_wheel_benchmark
+from danogan_sk.preprocessing import PolarSpectrum
 
 
 def purity(clusters: np.ndarray, labels: np.ndarray) -> float:
@@ -69,12 +75,20 @@ def purity(clusters: np.ndarray, labels: np.ndarray) -> float:
     return float(majority / len(labels))
 
 
-def wheel_split(seed: int, per_manifold: int, size: int):
-    """The benchmark, its split and each image's rim diameter (for ``size explained``)."""
+def wheel_split(seed: int, per_manifold: int, size: int, front_end: str = "pixels"):
+    """The benchmark, its split and each image's rim diameter (for ``size explained``).
+
+    With ``front_end="polar-spectrum"`` the split's images are replaced by
+    their ``PolarSpectrum`` rows, the front end fitted on the training images.
+    """
     bench = get_wheel_benchmark("wheel")
     X, y, geometry = bench.make(per_manifold, seed, size, return_params=True)
     normal = [i for i in range(len(bench.class_names)) if i not in bench.anomaly_labels]
     split = normal_anomaly_split(X, y, normal, bench.anomaly_labels, random_state=seed)
+    if front_end == "polar-spectrum":
+        rows = PolarSpectrum().fit(split.X_train)
+        split = dataclasses.replace(split, X_train=rows.transform(split.X_train),
+                                    X_test=rows.transform(split.X_test))
     return bench, split, geometry["rim_diameter"]
 
 
@@ -162,6 +176,8 @@ def main() -> None:
     parser.add_argument("--per-manifold", type=int, default=250)
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--front-end", choices=("pixels", "polar-spectrum"), default="pixels",
+                        help="polar-spectrum: the detector sees PolarSpectrum rows of the images")
     parser.add_argument("--trace", action="store_true",
                         help="print the sorted prior at four epochs")
     parser.add_argument("--chain", type=int, nargs="+", default=None, metavar="N_EPOCHS",
@@ -174,7 +190,7 @@ def main() -> None:
                "fit CPU s")
     print("| setting | seed | " + " | ".join(columns) + " |")
     print("|---|---:|" + "---:|" * len(columns))
-    splits = {seed: wheel_split(seed, args.per_manifold, args.size) for seed in args.seeds}
+    splits = {seed: wheel_split(seed, args.per_manifold, args.size, args.front_end) for seed in args.seeds}
     for setting in args.settings:
         params = {"n_generators": args.n_generators, **json.loads(setting)}
         for seed in args.seeds:
