@@ -1,7 +1,7 @@
 """What a fitted detector's networks make of a query: reconstructions, latent codes, critic features.
 
 These views read the networks ``fit`` trained, chunk by chunk like scoring
-does; the anomaly score itself is combined in :mod:`danogan_sk.estimator`.
+does; the anomaly score itself is combined in :mod:`danogan_sk.detector_scoring`.
 """
 
 from __future__ import annotations

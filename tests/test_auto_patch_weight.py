@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
-import danogan_sk.estimator as estimator_module
+import danogan_sk.detector_scoring as detector_scoring
 import danogan_sk.pseudo_anomalies as pseudo_module
 from danogan_sk import DAnoGANDetector
 from danogan_sk.pseudo_anomalies import AUTO_PATCH_WEIGHT, choose_patch_weight
@@ -112,7 +112,7 @@ def test_the_choice_follows_random_state():
 
 
 def test_neighbor_weight_below_the_chosen_split_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(estimator_module, "choose_patch_weight_on_bank",
+    monkeypatch.setattr(detector_scoring, "choose_patch_weight_on_bank",
                         lambda detector, components, random_state: (AUTO_PATCH_WEIGHT, np.array([0.5, 0.6])))
     X = _striped()
     det = DAnoGANDetector(**TINY).fit(X)
